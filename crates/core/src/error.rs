@@ -1,0 +1,39 @@
+//! Errors at the crate boundary. Each module has its own `thiserror` enum; this one gathers them
+//! and classifies every failure into a small, closed set of kinds that the UI and the CLI's exit
+//! codes can branch on. The message of an `Internal` error is for the log, not for the user.
+
+use serde::Serialize;
+
+/// The closed set of error kinds that cross the IPC boundary and map to CLI exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+pub enum ErrorKind {
+    /// The credential was refused or lacks a permission.
+    Unauthorized,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The input was malformed or out of range; the message says which part.
+    Validation,
+    /// A backend or a local service (the OS keyring) failed or answered nonsense.
+    Upstream,
+    /// A backend asked us to slow down and retries ran out.
+    RateLimited,
+    /// A bug or an unexpected local failure; details are in the log.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::Error),
+    #[error(transparent)]
+    Paths(#[from] crate::paths::Error),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Secrets(e) => e.kind(),
+            Error::Paths(_) => ErrorKind::Internal,
+        }
+    }
+}

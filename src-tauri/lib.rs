@@ -1,0 +1,79 @@
+//! The desktop shell: builds the Tauri app over one [`Console`] from gatehouse-core. Commands are
+//! thin (one core call each, error mapped at the boundary); everything else lives in the core.
+
+pub mod commands;
+pub mod ipc_error;
+
+use std::sync::Arc;
+
+use gatehouse_core::Console;
+use tauri::Runtime;
+
+pub use ipc_error::IpcError;
+
+/// Every command the UI may call, with the types the TypeScript bindings are generated from.
+pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
+    tauri_specta::Builder::<R>::new().commands(tauri_specta::collect_commands![commands::status::app_status])
+}
+
+/// Builds the app on any runtime, so tests can use `tauri::test::mock_builder()`.
+pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) -> tauri::Builder<R> {
+    let specta = specta_builder::<R>();
+    builder
+        .manage(console)
+        .invoke_handler(specta.invoke_handler())
+        .setup(move |app| {
+            specta.mount_events(app);
+            Ok(())
+        })
+}
+
+/// The TypeScript bindings as committed in `ui/src/lib/bindings.ts`.
+pub fn typescript_bindings() -> Result<String, specta_typescript::ExportError> {
+    specta_builder::<tauri::Wry>().export_str(
+        specta_typescript::Typescript::default()
+            .header("// Generated from the Rust commands by `./x bindings`; do not edit.\n/* eslint-disable */")
+            .bigint(specta_typescript::BigIntExportBehavior::Number),
+    )
+}
+
+pub fn run() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("GATEHOUSE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let console = match Console::open() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the console");
+            eprintln!("gatehouse: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match build_app(tauri::Builder::default(), console).run(tauri::generate_context!()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the app stopped with an error");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// CI fails when the committed bindings drift from the Rust commands.
+    #[test]
+    fn typescript_bindings_are_committed_and_current() {
+        let generated = super::typescript_bindings().unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/src/lib/bindings.ts");
+        if std::env::var_os("GATEHOUSE_WRITE_BINDINGS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "ui/src/lib/bindings.ts is out of date: run `./x bindings` and commit it"
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The real app binary in WebKit, driven through tauri-driver and WebKitWebDriver. The test
+//! starts everything it needs (Xvfb when there is no display, tauri-driver on free ports) and
+//! stops it with SIGTERM, so no WebKitWebDriver or app process is left behind.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::util::{Proc, artifacts_dir, display, free_port, require_session_bus, wait_until, which};
+
+const APP: &str = env!("CARGO_BIN_EXE_gatehouse-desktop");
+
+/// A running app session: Xvfb (if needed), tauri-driver, and a WebDriver client.
+struct AppSession {
+    client: Option<Client>,
+    driver: Proc,
+    _xvfb: Option<Proc>,
+    home: tempfile::TempDir,
+}
+
+impl AppSession {
+    async fn start() -> AppSession {
+        require_session_bus();
+        let home = tempfile::tempdir().unwrap();
+        let (display, xvfb) = display();
+        let port = free_port();
+        let native_port = free_port();
+        let tauri_driver = which("tauri-driver").expect("tauri-driver not installed; run ./x test");
+        let log = std::fs::File::create(artifacts_dir().join("tauri-driver.log")).unwrap();
+        let mut driver = Proc::spawn(
+            "tauri-driver",
+            Command::new(tauri_driver)
+                .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+                .env("DISPLAY", &display)
+                .env("GATEHOUSE_HOME", home.path())
+                .env("GATEHOUSE_KEYRING_NAMESPACE", "test")
+                .env("NO_AT_BRIDGE", "1")
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log)),
+        );
+        wait_until("tauri-driver to listen", Duration::from_secs(20), || {
+            driver.assert_running();
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+
+        let caps = json!({ "tauri:options": { "application": APP } });
+        let serde_json::Value::Object(caps) = caps else { unreachable!() };
+        let client = tokio::time::timeout(
+            Duration::from_secs(60),
+            ClientBuilder::rustls().unwrap().capabilities(caps).connect(&format!("http://127.0.0.1:{port}")),
+        )
+        .await
+        .expect("timed out starting the app through WebDriver")
+        .expect("WebDriver session");
+        AppSession {
+            client: Some(client),
+            driver,
+            _xvfb: xvfb,
+            home,
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client().find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    }
+
+    /// Waits (up to 20 s) until the element's text satisfies `ok`; returns the text.
+    async fn wait_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(el) = self.client().find(Locator::Css(css)).await
+                && let Ok(t) = el.text().await
+                && ok(&t)
+            {
+                return t;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {css}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        // Let WebKit paint the current DOM before capturing: wait for two animation frames.
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            self.client().execute_async(
+                "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            ),
+        )
+        .await
+        .expect("no animation frame within 10 s")
+        .unwrap();
+        let png = tokio::time::timeout(Duration::from_secs(20), self.client().screenshot())
+            .await
+            .expect("screenshot timed out")
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(artifacts_dir().join(name), png).unwrap();
+    }
+
+    /// Closes the WebDriver session (which closes the app), then SIGTERMs tauri-driver.
+    async fn stop(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), client.close()).await;
+        }
+        assert!(
+            self.driver.terminate(Duration::from_secs(10)),
+            "tauri-driver did not stop on SIGTERM"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_window_shows_keyring_and_rechecks_on_click() {
+    let app = AppSession::start().await;
+
+    // The first check runs on load.
+    app.wait_text("[data-testid=checks]", |t| t.contains("Checked 1 time")).await;
+    assert_eq!(app.text("[data-testid=version]").await, env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        app.text("[data-testid=data-dir]").await,
+        app.home.path().join("data").display().to_string()
+    );
+    assert_eq!(app.text("[data-testid=keyring-backend]").await, "Secret Service (D-Bus)");
+
+    // A click runs a second round trip through IPC to the core and the real keyring.
+    app.client()
+        .find(Locator::Id("check-status"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.wait_text("[data-testid=checks]", |t| t.contains("Checked 2 times")).await;
+    assert_eq!(app.text("[data-testid=keyring-state]").await, "Reachable");
+    assert!(
+        app.client().find(Locator::Css("[data-testid=status-error]")).await.is_err(),
+        "no error is shown"
+    );
+
+    app.screenshot("e2e-status.png").await;
+    // Everything tauri-driver started (WebKitWebDriver, and the app under it) must be gone after
+    // the session is closed and the driver got SIGTERM.
+    let started = descendants(app.driver.pid());
+    assert!(!started.is_empty(), "tauri-driver has no child processes while the app is open");
+    app.stop().await;
+    wait_until("the driver's processes to exit", Duration::from_secs(10), || {
+        started.iter().all(|pid| !alive(*pid))
+    });
+}
+
+fn descendants(pid: u32) -> Vec<u32> {
+    let out = Command::new("pgrep").args(["-P", &pid.to_string()]).output().unwrap();
+    let children: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let mut all = children.clone();
+    for c in children {
+        all.extend(descendants(c));
+    }
+    all
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
