@@ -54,13 +54,27 @@ mod tests {
     #[test]
     fn every_kind_serializes_to_its_name() {
         use ErrorKind::*;
-        let names: Vec<_> = [Unauthorized, NotFound, Validation, Upstream, RateLimited, Internal]
-            .iter()
-            .map(|k| serde_json::to_value(k).unwrap())
-            .collect();
+        let names: Vec<_> = [
+            Unauthorized,
+            NotFound,
+            Validation,
+            Upstream,
+            RateLimited,
+            Internal,
+        ]
+        .iter()
+        .map(|k| serde_json::to_value(k).unwrap())
+        .collect();
         assert_eq!(
             names,
-            ["Unauthorized", "NotFound", "Validation", "Upstream", "RateLimited", "Internal"]
+            [
+                "Unauthorized",
+                "NotFound",
+                "Validation",
+                "Upstream",
+                "RateLimited",
+                "Internal"
+            ]
         );
     }
 

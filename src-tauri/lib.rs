@@ -32,7 +32,9 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) 
 pub fn typescript_bindings() -> Result<String, specta_typescript::ExportError> {
     specta_builder::<tauri::Wry>().export_str(
         specta_typescript::Typescript::default()
-            .header("// Generated from the Rust commands by `./x bindings`; do not edit.\n/* eslint-disable */")
+            .header(
+                "// Generated from the Rust commands by `./x bindings`; do not edit.\n/* eslint-disable */",
+            )
             .bigint(specta_typescript::BigIntExportBehavior::Number),
     )
 }

@@ -32,7 +32,12 @@ impl AppSession {
         let mut driver = Proc::spawn(
             "tauri-driver",
             Command::new(tauri_driver)
-                .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--native-port",
+                    &native_port.to_string(),
+                ])
                 .env("DISPLAY", &display)
                 .env("GATEHOUSE_HOME", home.path())
                 .env("GATEHOUSE_KEYRING_NAMESPACE", "test")
@@ -46,10 +51,15 @@ impl AppSession {
         });
 
         let caps = json!({ "tauri:options": { "application": APP } });
-        let serde_json::Value::Object(caps) = caps else { unreachable!() };
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
         let client = tokio::time::timeout(
             Duration::from_secs(60),
-            ClientBuilder::rustls().unwrap().capabilities(caps).connect(&format!("http://127.0.0.1:{port}")),
+            ClientBuilder::rustls()
+                .unwrap()
+                .capabilities(caps)
+                .connect(&format!("http://127.0.0.1:{port}")),
         )
         .await
         .expect("timed out starting the app through WebDriver")
@@ -67,7 +77,13 @@ impl AppSession {
     }
 
     async fn text(&self, css: &str) -> String {
-        self.client().find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+        self.client()
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Waits (up to 20 s) until the element's text satisfies `ok`; returns the text.
@@ -80,7 +96,10 @@ impl AppSession {
             {
                 return t;
             }
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {css}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {css}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -122,13 +141,17 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
     let app = AppSession::start().await;
 
     // The first check runs on load.
-    app.wait_text("[data-testid=checks]", |t| t.contains("Checked 1 time")).await;
+    app.wait_text("[data-testid=checks]", |t| t.contains("Checked 1 time"))
+        .await;
     assert_eq!(app.text("[data-testid=version]").await, env!("CARGO_PKG_VERSION"));
     assert_eq!(
         app.text("[data-testid=data-dir]").await,
         app.home.path().join("data").display().to_string()
     );
-    assert_eq!(app.text("[data-testid=keyring-backend]").await, "Secret Service (D-Bus)");
+    assert_eq!(
+        app.text("[data-testid=keyring-backend]").await,
+        "Secret Service (D-Bus)"
+    );
 
     // A click runs a second round trip through IPC to the core and the real keyring.
     app.client()
@@ -138,10 +161,14 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
         .click()
         .await
         .unwrap();
-    app.wait_text("[data-testid=checks]", |t| t.contains("Checked 2 times")).await;
+    app.wait_text("[data-testid=checks]", |t| t.contains("Checked 2 times"))
+        .await;
     assert_eq!(app.text("[data-testid=keyring-state]").await, "Reachable");
     assert!(
-        app.client().find(Locator::Css("[data-testid=status-error]")).await.is_err(),
+        app.client()
+            .find(Locator::Css("[data-testid=status-error]"))
+            .await
+            .is_err(),
         "no error is shown"
     );
 
@@ -149,7 +176,10 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
     // Everything tauri-driver started (WebKitWebDriver, and the app under it) must be gone after
     // the session is closed and the driver got SIGTERM.
     let started = descendants(app.driver.pid());
-    assert!(!started.is_empty(), "tauri-driver has no child processes while the app is open");
+    assert!(
+        !started.is_empty(),
+        "tauri-driver has no child processes while the app is open"
+    );
     app.stop().await;
     wait_until("the driver's processes to exit", Duration::from_secs(10), || {
         started.iter().all(|pid| !alive(*pid))
@@ -157,7 +187,10 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
 }
 
 fn descendants(pid: u32) -> Vec<u32> {
-    let out = Command::new("pgrep").args(["-P", &pid.to_string()]).output().unwrap();
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .unwrap();
     let children: Vec<u32> = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter_map(|p| p.parse().ok())

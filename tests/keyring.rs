@@ -5,7 +5,9 @@
 
 use std::process::Command;
 
-use gatehouse_core::secrets::{KeyringStore, Namespace, PLATFORM_BACKEND, SecretName, SecretStore, Sensitive};
+use gatehouse_core::secrets::{
+    KeyringStore, Namespace, PLATFORM_BACKEND, SecretName, SecretStore, Sensitive,
+};
 use sha2::{Digest, Sha256};
 
 use crate::util::require_session_bus;
@@ -14,10 +16,18 @@ const CHILD_ENV: &str = "GATEHOUSE_TEST_CHILD_SECRET_NAME";
 
 fn secret_tool_lookup(name: &SecretName) -> Option<String> {
     let out = Command::new("secret-tool")
-        .args(["lookup", "service", &Namespace::Test.service(), "username", name.as_str()])
+        .args([
+            "lookup",
+            "service",
+            &Namespace::Test.service(),
+            "username",
+            name.as_str(),
+        ])
         .output()
         .expect("secret-tool (libsecret-tools) is needed; run through ./x test");
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn digest(value: &str) -> String {
@@ -35,7 +45,10 @@ fn credential_round_trips_through_the_real_keyring_and_a_second_process() {
     let nonce = format!(
         "{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     );
     let name = SecretName::new(format!("it/round-trip-{nonce}")).unwrap();
     let value = format!("client-secret-{nonce}");
@@ -47,12 +60,22 @@ fn credential_round_trips_through_the_real_keyring_and_a_second_process() {
 
     // A second process of ours reads it through the core (it prints only a digest).
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "keyring::child_reads_secret", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "keyring::child_reads_secret",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, name.as_str())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains(&format!("CHILD-DIGEST {}", digest(&value))),
         "child did not read the same value: {stdout}"
@@ -60,8 +83,15 @@ fn credential_round_trips_through_the_real_keyring_and_a_second_process() {
 
     assert!(store.delete(&name).unwrap());
     assert!(store.get(&name).unwrap().is_none());
-    assert_eq!(secret_tool_lookup(&name), None, "entry still in the Secret Service after delete");
-    assert!(!store.delete(&name).unwrap(), "second delete must report nothing to delete");
+    assert_eq!(
+        secret_tool_lookup(&name),
+        None,
+        "entry still in the Secret Service after delete"
+    );
+    assert!(
+        !store.delete(&name).unwrap(),
+        "second delete must report nothing to delete"
+    );
 }
 
 #[test]
@@ -69,7 +99,10 @@ fn credential_round_trips_through_the_real_keyring_and_a_second_process() {
 fn child_reads_secret() {
     let name = std::env::var(CHILD_ENV).expect("only meaningful when started by the round-trip test");
     let store = KeyringStore::new(Namespace::Test);
-    let value = store.get(&SecretName::new(name).unwrap()).unwrap().expect("entry missing in child");
+    let value = store
+        .get(&SecretName::new(name).unwrap())
+        .unwrap()
+        .expect("entry missing in child");
     println!("CHILD-DIGEST {}", digest(value.expose()));
 }
 

@@ -10,7 +10,9 @@ fn help_lists_exit_codes_and_examples() {
         .arg("--help")
         .assert()
         .success()
-        .stdout(predicate::str::contains("Exit codes").and(predicate::str::contains("gatehouse status --json")));
+        .stdout(
+            predicate::str::contains("Exit codes").and(predicate::str::contains("gatehouse status --json")),
+        );
 }
 
 #[test]

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::Error;
 use crate::paths::Paths;
 use crate::secrets::{KeyringStore, Namespace, SecretStore};
 use crate::status::AppStatus;
-use crate::Error;
 
 pub struct Console {
     paths: Paths,

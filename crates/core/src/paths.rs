@@ -8,10 +8,7 @@ pub enum Error {
     #[error("no home directory could be determined for this user; set GATEHOUSE_HOME")]
     NoHome,
     #[error("cannot create {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Create { path: PathBuf, source: std::io::Error },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +83,11 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&p.data_dir).unwrap().permissions().mode();
-            assert_eq!(mode & 0o077, 0, "data dir must not be readable by others: {mode:o}");
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "data dir must not be readable by others: {mode:o}"
+            );
         }
     }
 }

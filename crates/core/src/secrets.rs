@@ -248,12 +248,10 @@ impl SecretStore for KeyringStore {
 
     /// Looks up an entry that never exists: "not found" proves the store answered.
     fn health(&self) -> KeyringHealth {
-        let result = self
-            .entry(PROBE_NAME)
-            .and_then(|e| match e.get_password() {
-                Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
-                Err(e) => Err(map_keyring_error(e)),
-            });
+        let result = self.entry(PROBE_NAME).and_then(|e| match e.get_password() {
+            Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring_error(e)),
+        });
         KeyringHealth {
             backend: PLATFORM_BACKEND.to_string(),
             namespace: self.namespace,
@@ -278,7 +276,8 @@ impl MemoryStore {
 
 impl SecretStore for MemoryStore {
     fn put(&self, name: &SecretName, value: &Sensitive<String>) -> Result<(), Error> {
-        self.lock().insert(name.as_str().to_string(), value.expose().clone());
+        self.lock()
+            .insert(name.as_str().to_string(), value.expose().clone());
         Ok(())
     }
 
@@ -321,7 +320,10 @@ mod tests {
             .collect();
         assert_eq!(services, ["gatehouse-dev", "gatehouse-test", "gatehouse-release"]);
         assert_eq!(Namespace::parse("test").unwrap(), Namespace::Test);
-        assert!(matches!(Namespace::parse("prod"), Err(Error::InvalidNamespace(_))));
+        assert!(matches!(
+            Namespace::parse("prod"),
+            Err(Error::InvalidNamespace(_))
+        ));
     }
 
     #[test]
