@@ -1,42 +1,18 @@
-use std::net::SocketAddr;
+//! The `gatehouse-authd` binary: argument parsing and logging setup; each subcommand is a few
+//! lines over the library in `cli/`.
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+mod cli;
 
-#[derive(Parser)]
-#[command(name = "gatehouse-authd", version, about = "Gatehouse reference auth server")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the HTTP API.
-    Serve {
-        /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:8420")]
-        listen: SocketAddr,
-    },
-}
+use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Command::Serve { listen } => {
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            let addr = listener.local_addr()?;
-            // Machine-readable first line: tests and the console read the bound address from it.
-            println!("listening on http://{addr}");
-            tracing::info!(%addr, "gatehouse-authd serving");
-            gatehouse_authd::serve(listener).await?;
-        }
-    }
-    Ok(())
+    cli::run(cli::Cli::parse()).await
 }

@@ -1,5 +1,4 @@
 //! The real binary, over real HTTP on a free loopback port.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -12,7 +11,9 @@ async fn binary_serves_health_on_a_free_port() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
     let resp = reqwest::get(format!("{base}/healthz")).await.unwrap();
     let status = resp.status();

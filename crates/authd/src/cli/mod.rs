@@ -1,0 +1,75 @@
+//! Command-line definitions. Machine-readable output goes to stdout (the `listening on` line,
+//! created secrets); everything else is tracing on stderr.
+
+mod admin;
+mod keys;
+mod serve;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use gatehouse_authd::config::HashCost;
+use gatehouse_authd::secrets::PasswordHashing;
+
+#[derive(Parser)]
+#[command(name = "gatehouse-authd", version, about = "Gatehouse reference auth server")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(serve::ServeArgs),
+    /// Manage admin API clients.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+}
+
+/// Options shared by the offline subcommands that work on a database file.
+#[derive(Args)]
+struct DbArgs {
+    /// SQLite database file (created if missing).
+    #[arg(long)]
+    db: PathBuf,
+    /// Cheap Argon2id parameters: tests and the demo only, never real passwords.
+    #[arg(long)]
+    insecure_fast_hashing: bool,
+}
+
+impl DbArgs {
+    async fn open(&self) -> anyhow::Result<sqlx::SqlitePool> {
+        gatehouse_authd::db::open(&gatehouse_authd::config::Database::File(self.db.clone())).await
+    }
+
+    fn hashing(&self) -> anyhow::Result<PasswordHashing> {
+        PasswordHashing::new(if self.insecure_fast_hashing {
+            HashCost::INSECURE_FAST
+        } else {
+            HashCost::DEFAULT
+        })
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Admin { command } => admin::run(command).await,
+        Command::User { command } => user::run(command).await,
+        Command::Keys { command } => keys::run(command).await,
+    }
+}
