@@ -1,6 +1,11 @@
-//! One place that turns a core error into a message on stderr and a documented exit code.
+//! One place that turns an error into a message on stderr and a documented exit code.
 
 use gatehouse_core::ErrorKind;
+
+/// An action ran but its verification failed (exit code 7).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotVerified(pub String);
 
 pub fn code(kind: ErrorKind) -> u8 {
     match kind {
@@ -14,6 +19,10 @@ pub fn code(kind: ErrorKind) -> u8 {
 }
 
 pub fn report(e: &anyhow::Error) -> std::process::ExitCode {
+    if e.downcast_ref::<NotVerified>().is_some() {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::from(7);
+    }
     let kind = e
         .downcast_ref::<gatehouse_core::Error>()
         .map(|e| e.kind())

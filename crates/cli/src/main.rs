@@ -1,21 +1,44 @@
-//! `gatehouse`: the console's command line. Each subcommand is a few lines over gatehouse-core.
+//! `gatehouse`: the console's command line, for scripted incident response. Each subcommand is a
+//! few lines over gatehouse-core; `output.rs` prints tables for people and JSON for scripts, and
+//! `exit.rs` maps error kinds to the documented exit codes.
 
 mod commands;
 mod exit;
+mod output;
 
 use clap::{Parser, Subcommand};
 
+const AFTER_HELP: &str = "\
+Exit codes:
+  0 success
+  1 internal error
+  2 bad usage or invalid input
+  3 not found
+  4 unauthorized (credential refused, or missing from the keyring)
+  5 backend or keyring failure (unreachable, 5xx, unreadable answer)
+  6 rate limited (retries exhausted)
+  7 an action ran but its verification failed
+
+Examples:
+  printf %s \"$SECRET\" | gatehouse profile add demo --kind authd --url http://127.0.0.1:8420 --client-id console
+  gatehouse profile test
+  gatehouse sync
+  gatehouse sessions --user 42 --active
+  gatehouse revoke session s_3f9a…
+  gatehouse revoke token eyJhbGciOi…   (a pasted token, or its jti)
+  gatehouse contain 42 --dry-run
+  gatehouse audit verify
+  gatehouse status --json";
+
 #[derive(Parser)]
-#[command(
-    name = "gatehouse",
-    version,
-    about = "Find and contain stolen sessions and JWTs",
-    after_help = "Exit codes:\n  0 success\n  2 bad usage or invalid input\n  3 not found\n  4 unauthorized\n  5 backend or keyring failure\n  6 rate limited\n  1 internal error\n\nExamples:\n  gatehouse status\n  gatehouse status --json"
-)]
-struct Cli {
+#[command(name = "gatehouse", version, about = "Find and contain stolen sessions and JWTs", after_help = AFTER_HELP)]
+pub struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// The backend profile to use (default: the configured default profile).
+    #[arg(long, short = 'p', global = true, env = "GATEHOUSE_PROFILE")]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,6 +47,31 @@ struct Cli {
 enum Command {
     /// Show the version, data folder and whether the OS keyring answers.
     Status,
+    /// Manage backend profiles (secrets go to the OS keyring).
+    #[command(subcommand)]
+    Profile(commands::profile::ProfileCommand),
+    /// Pull users, sessions and new activity from the backend into the local store.
+    Sync,
+    /// Users in the local store, with session counts.
+    Users,
+    /// Sessions in the local store.
+    Sessions(commands::sessions::SessionsArgs),
+    /// The requests of one session, oldest first.
+    Activity(commands::activity::ActivityArgs),
+    /// Revoke sessions, all of a user's sessions, or tokens.
+    #[command(subcommand)]
+    Revoke(commands::revoke::RevokeCommand),
+    /// Force a password reset that requires MFA at the next login.
+    ResetPassword(commands::reset::ResetArgs),
+    /// Contain an account: forced reset with MFA, all sessions revoked, tokens revoked.
+    Contain(commands::contain::ContainArgs),
+    /// Decode, verify and lint a token; find its session; say whether it is revoked.
+    Inspect(commands::inspect::InspectArgs),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+    /// Analyse log files (JSONL, Okta, Keycloak, Auth0) for stolen sessions; --help has the formats.
+    Analyze(commands::analyze::AnalyzeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,8 +80,30 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Status => commands::status::run(cli.json),
+    let json = cli.json;
+    let profile = cli.profile.as_deref();
+    let result = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Ok(rt) => rt.block_on(async {
+            match cli.command {
+                Command::Status => commands::status::run(json),
+                Command::Profile(c) => commands::profile::run(c, json).await,
+                Command::Sync => commands::sync::run(profile, json).await,
+                Command::Users => commands::users::run(profile, json).await,
+                Command::Sessions(a) => commands::sessions::run(a, profile, json).await,
+                Command::Activity(a) => commands::activity::run(a, profile, json).await,
+                Command::Revoke(c) => commands::revoke::run(c, profile, json).await,
+                Command::ResetPassword(a) => commands::reset::run(a, profile, json).await,
+                Command::Contain(a) => commands::contain::run(a, profile, json).await,
+                Command::Inspect(a) => commands::inspect::run(a, profile, json).await,
+                Command::Audit(c) => commands::audit::run(c, json).await,
+                Command::Analyze(a) => commands::analyze::run(a, json),
+            }
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -27,13 +27,35 @@ pub enum Error {
     Secrets(#[from] crate::secrets::Error),
     #[error(transparent)]
     Paths(#[from] crate::paths::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Http(#[from] crate::http::Error),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::Error),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::Error),
+    #[error(transparent)]
+    Actions(#[from] crate::actions::Error),
+    #[error(transparent)]
+    Inspect(#[from] crate::inspect::Error),
 }
 
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Secrets(e) => e.kind(),
-            Error::Paths(_) => ErrorKind::Internal,
+            Error::Paths(_) | Error::Store(_) | Error::Audit(_) => ErrorKind::Internal,
+            Error::Config(e) => e.kind(),
+            Error::Http(e) => e.kind(),
+            Error::Backend(e) => e.kind(),
+            Error::Sync(e) => e.kind(),
+            Error::Actions(e) => e.kind(),
+            Error::Inspect(e) => e.kind(),
         }
     }
 }

@@ -4,11 +4,22 @@
 //!
 //! This crate must never depend on Tauri (`./x test` checks it).
 
+pub mod actions;
+pub mod audit;
+pub mod backend;
+pub mod config;
 pub mod console;
+pub mod detect;
+pub mod enrich;
 pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod inspect;
 pub mod paths;
 pub mod secrets;
 pub mod status;
+pub mod store;
+pub mod sync;
 
 pub use console::Console;
 pub use error::{Error, ErrorKind};

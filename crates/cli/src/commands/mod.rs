@@ -1,1 +1,52 @@
+pub mod activity;
+pub mod analyze;
+pub mod audit;
+pub mod contain;
+pub mod inspect;
+pub mod profile;
+pub mod reset;
+pub mod revoke;
+pub mod sessions;
 pub mod status;
+pub mod sync;
+pub mod users;
+
+use gatehouse_core::actions::ActionReport;
+
+use crate::exit::NotVerified;
+use crate::output;
+
+/// Prints one action's result; a failed verification becomes exit code 7.
+pub fn report_action(r: &ActionReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        output::json(r)?;
+    } else {
+        let state = if r.already_done { "already done" } else { "done" };
+        println!(
+            "{} {}: {state}{}",
+            r.kind.as_str(),
+            r.target,
+            if r.resumed { " (resumed)" } else { "" }
+        );
+        for c in &r.checks {
+            println!(
+                "  [{}] {}",
+                if c.ok { "ok" } else { "FAILED" },
+                output::clean(&c.what, 200)
+            );
+        }
+        match r.residual.until {
+            None => println!("  residual exposure: {}", r.residual.note),
+            Some(t) => println!(
+                "  residual exposure until {} ({})",
+                output::time(Some(t)),
+                r.residual.note
+            ),
+        }
+    }
+    if r.verified {
+        Ok(())
+    } else {
+        Err(NotVerified(format!("{} {} was not verified", r.kind.as_str(), r.target)).into())
+    }
+}

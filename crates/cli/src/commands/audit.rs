@@ -1,0 +1,103 @@
+use clap::Subcommand;
+use gatehouse_core::Console;
+use gatehouse_core::audit::Problem;
+
+use crate::exit::NotVerified;
+use crate::output;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// The newest entries.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Re-compute the hash chain and check it reaches the head anchored in the OS keyring.
+    Verify,
+    /// Write the whole log as JSON lines.
+    Export {
+        /// Output file (default: stdout).
+        #[arg(long, short = 'o')]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+pub async fn run(cmd: AuditCommand, json: bool) -> anyhow::Result<()> {
+    let log = Console::open()?.audit_log().await?;
+    match cmd {
+        AuditCommand::List { limit } => {
+            let entries = gatehouse_core::audit::recent(log.store(), limit)
+                .await
+                .map_err(gatehouse_core::Error::from)?;
+            if json {
+                return output::json(&entries);
+            }
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        output::time(Some(e.at)),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.target.clone().unwrap_or_default(),
+                        e.hash[..12].to_string(),
+                    ]
+                })
+                .collect();
+            output::table(&["seq", "time", "actor", "action", "target", "hash"], &rows);
+        }
+        AuditCommand::Verify => {
+            let v = log.verify().await.map_err(gatehouse_core::Error::from)?;
+            if json {
+                output::json(&v)?;
+            } else if v.ok {
+                println!(
+                    "audit log intact: {} entries, chain and anchor verified",
+                    v.entries
+                );
+            } else {
+                println!("audit log TAMPERED ({} entries read):", v.entries);
+                for p in &v.problems {
+                    println!("  {}", describe(p));
+                }
+            }
+            if !v.ok {
+                return Err(NotVerified(format!("{} problem(s) in the audit log", v.problems.len())).into());
+            }
+        }
+        AuditCommand::Export { output: path } => {
+            let mut out: Box<dyn std::io::Write> = match &path {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let n = gatehouse_core::audit::export_jsonl(log.store(), &mut out)
+                .await
+                .map_err(gatehouse_core::Error::from)?;
+            out.flush()?;
+            if let Some(p) = path {
+                eprintln!("wrote {n} entries to {}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(p: &Problem) -> String {
+    match p {
+        Problem::Edited { seq } => format!("entry {seq} was edited (its content no longer matches its hash)"),
+        Problem::BrokenLink { seq, .. } => {
+            format!("entry {seq} does not follow the entry before it (reordered or inserted)")
+        }
+        Problem::Missing { after_seq, next_seq } => {
+            format!("entries between {after_seq} and {next_seq} were deleted")
+        }
+        Problem::Truncated {
+            anchored_seq,
+            last_seq,
+        } => {
+            format!("the log ends at {last_seq} but reached {anchored_seq}: the newest entries were removed")
+        }
+        Problem::HeadMismatch { seq } => format!("entry {seq} differs from the anchored head"),
+    }
+}

@@ -1,0 +1,40 @@
+use clap::Args;
+use gatehouse_core::Console;
+
+use crate::output;
+
+#[derive(Args)]
+pub struct ContainArgs {
+    user: String,
+    /// List exactly what would happen, and do nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn run(a: ContainArgs, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let actions = Console::open()?.actions(profile).await?;
+    let steps = actions.plan_contain(&a.user).await?;
+    if a.dry_run {
+        if json {
+            return output::json(&steps);
+        }
+        println!("Dry run: containing user {} would, in this order:", a.user);
+        for (i, s) in steps.iter().enumerate() {
+            println!("  {}. {}", i + 1, s.description);
+        }
+        return Ok(());
+    }
+    // In order, one at a time: the reset must be in place before sessions are ended.
+    let mut results = Vec::new();
+    for s in &steps {
+        let report = actions.run(s.kind, &s.target).await?;
+        if !json {
+            super::report_action(&report, false)?;
+        }
+        results.push(report);
+    }
+    if json {
+        output::json(&results)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Admin backends: what the console needs from an identity provider, behind one trait with
+//! declared capabilities, so authd, Keycloak, Okta, Auth0 and Kratos fit without changing callers.
+//! Callers ask `capabilities()` before offering an action and show what a provider cannot do.
+
+pub mod authd;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorKind;
+use crate::config::BackendKind;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Http(#[from] crate::http::Error),
+    #[error("{backend} cannot {what}")]
+    Unsupported {
+        backend: &'static str,
+        what: &'static str,
+    },
+    #[error("no client secret for profile {0:?} in the OS keyring; run `gatehouse profile add` again")]
+    MissingSecret(String),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::Error),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Http(e) => e.kind(),
+            Error::Unsupported { .. } => ErrorKind::Validation,
+            Error::MissingSecret(_) => ErrorKind::Unauthorized,
+            Error::Secrets(e) => e.kind(),
+        }
+    }
+}
+
+/// What a backend can do. The UI and the CLI offer only what is declared here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    pub list_sessions_tenant_wide: bool,
+    pub list_sessions_per_user: bool,
+    pub activity: bool,
+    pub revoke_session: bool,
+    pub revoke_user_sessions: bool,
+    pub revoke_token: bool,
+    pub force_reset_with_mfa: bool,
+    pub suspend_user: bool,
+    /// Whether the provider refuses already-issued access tokens after a revocation. When false,
+    /// a stolen access token stays usable until its `exp`.
+    pub enforces_access_token_revocation: bool,
+    /// The provider's access-token lifetime, when known (bounds the residual exposure).
+    pub access_token_lifetime_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    /// `active`, `suspended`, …, as the backend says.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub active: bool,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One access token issued under a session, as far as the backend tells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedToken {
+    pub jti: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDetail {
+    pub session: Session,
+    pub tokens: Vec<IssuedToken>,
+}
+
+/// One request seen by the backend. `event_id` is the backend's id, unique per profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub jti: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub denial_reason: Option<String>,
+    pub sensitive: bool,
+}
+
+/// What the backend says a containment call did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendOutcome {
+    pub already_done: bool,
+    pub sessions_revoked: Vec<String>,
+    pub access_tokens_covered: Vec<IssuedToken>,
+    /// Until when a covered token could still be accepted by this backend (None: not at all).
+    pub backend_exposure_until: Option<DateTime<Utc>>,
+}
+
+/// The state of a user as needed to verify a reset.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct UserState {
+    pub user: User,
+    pub password_change_required: Option<bool>,
+    pub mfa_required: Option<bool>,
+    pub active_sessions: Vec<String>,
+}
+
+/// The result of `profile test`.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionCheck {
+    pub reachable: bool,
+    pub authenticated: bool,
+    /// Each permission we probed, with whether the credential has it.
+    pub permissions: Vec<(String, bool)>,
+    pub capabilities: Capabilities,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The position after this page: pass it back to continue, or store it to resume later.
+    pub cursor: Option<String>,
+    /// Whether more items were available when this page was read.
+    pub more: bool,
+}
+
+#[async_trait]
+pub trait AdminBackend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+    fn capabilities(&self) -> Capabilities;
+    /// Connectivity, authentication and which permissions the credential has.
+    async fn check(&self) -> Result<ConnectionCheck>;
+    async fn users_page(&self, cursor: Option<String>) -> Result<Page<User>>;
+    async fn sessions_page(&self, cursor: Option<String>) -> Result<Page<Session>>;
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<Session>>;
+    async fn session(&self, session_id: &str) -> Result<SessionDetail>;
+    /// Tenant-wide activity after `cursor`, oldest first (the cursor is opaque and only grows).
+    async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>>;
+    async fn user_state(&self, user_id: &str) -> Result<UserState>;
+    async fn revoke_session(&self, session_id: &str) -> Result<BackendOutcome>;
+    async fn revoke_user_sessions(&self, user_id: &str) -> Result<BackendOutcome>;
+    async fn revoke_token(&self, jti: &str) -> Result<BackendOutcome>;
+    async fn force_password_reset(&self, user_id: &str, require_mfa: bool) -> Result<BackendOutcome>;
+    /// Whether the backend now refuses this token id (for verification after a token revocation).
+    async fn token_revoked(&self, jti: &str) -> Result<Option<bool>>;
+    /// The provider's published signing keys (a JWKS document), when it has one.
+    async fn jwks(&self) -> Result<Option<Vec<u8>>>;
+}
+
+pub type PageStream<'a, T> = Pin<Box<dyn Stream<Item = Result<Page<T>>> + Send + 'a>>;
+
+/// Walks a cursor-paged listing as a stream of pages, starting after `start`, until the backend
+/// says there is no more. Each page carries the cursor that resumes after it.
+pub fn pages<'a, T, F, Fut>(start: Option<String>, fetch: F) -> PageStream<'a, T>
+where
+    T: Send + 'a,
+    F: Fn(Option<String>) -> Fut + Send + Sync + 'a,
+    Fut: std::future::Future<Output = Result<Page<T>>> + Send + 'a,
+{
+    Box::pin(futures::stream::try_unfold(
+        (Some(start), fetch),
+        |(state, fetch)| async move {
+            let Some(cursor) = state else { return Ok(None) };
+            let page = fetch(cursor).await?;
+            let next_state = page.more.then(|| page.cursor.clone());
+            Ok(Some((page, (next_state, fetch))))
+        },
+    ))
+}
+
+pub(crate) fn unix(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+pub(crate) fn unix_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -1,0 +1,342 @@
+//! The one HTTP client every backend adapter uses: rustls with the platform's trust store (plus
+//! an optional extra root for corporate TLS proxies), explicit timeouts, retries with jittered
+//! exponential backoff for idempotent calls, 429 handling that honours `Retry-After` and
+//! `RateLimit-Reset`, and the one place where status codes become typed errors.
+//!
+//! Bodies from a backend are untrusted: error messages keep at most a short, control-character-free
+//! excerpt, and nothing from a request (tokens, secrets) is ever put into an error.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header::HeaderMap};
+use serde::de::DeserializeOwned;
+
+use crate::ErrorKind;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("the backend refused the credential ({status}): {message}")]
+    Unauthorized { status: u16, message: String },
+    #[error("not found: {message}")]
+    NotFound { message: String },
+    #[error("the backend rejected the request ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("the backend is rate limiting us; retries exhausted (retry after {retry_after_secs:?} s)")]
+    RateLimited { retry_after_secs: Option<u64> },
+    #[error("the backend failed ({status}): {message}")]
+    Server { status: u16, message: String },
+    #[error("cannot reach the backend: {0}")]
+    Transport(String),
+    #[error("the backend answered something we cannot read: {0}")]
+    Decode(String),
+    #[error("invalid HTTP client settings: {0}")]
+    Config(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Rejected { .. } => ErrorKind::Validation,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::Server { .. } | Error::Transport(_) | Error::Decode(_) => ErrorKind::Upstream,
+            Error::Config(_) => ErrorKind::Validation,
+        }
+    }
+
+    /// Whether a retry of an idempotent request may succeed.
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Server { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            Error::Transport(_) | Error::RateLimited { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest single wait a 429 may ask for before we give up and report it.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_rate_limit_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    pub timeout: Option<Duration>,
+    /// A PEM file with extra trusted roots (added to the platform's).
+    pub ca_file: Option<std::path::PathBuf>,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+/// Whether a request may be repeated without changing the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    Idempotent,
+    /// Repeated only when the server certainly did not process it (429).
+    Once,
+}
+
+impl HttpClient {
+    pub fn new(options: ClientOptions) -> Result<HttpClient, Error> {
+        let timeout = options.timeout.unwrap_or(Duration::from_secs(20));
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(false);
+        if let Some(path) = &options.ca_file {
+            let pem =
+                std::fs::read(path).map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let inner = builder.build().map_err(|e| Error::Config(e.to_string()))?;
+        Ok(HttpClient {
+            inner,
+            retry: options.retry,
+        })
+    }
+
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.inner.request(method, url)
+    }
+
+    /// Sends the request built by `build` (called again for each attempt) and decodes JSON.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        idempotency: Idempotency,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<T, Error> {
+        let resp = self.send(idempotency, build).await?;
+        let bytes = resp.bytes().await.map_err(|e| Error::Transport(describe(&e)))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode(format!("{e} in {}", excerpt(&bytes))))
+    }
+
+    /// Sends with retries; returns the first successful (2xx/3xx) response.
+    pub async fn send(
+        &self,
+        idempotency: Idempotency,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, Error> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = match build().send().await {
+                Ok(resp) => check(resp).await,
+                Err(e) => Err(Error::Transport(describe(&e))),
+            };
+            let err = match outcome {
+                Ok(resp) => return Ok(resp),
+                Err(e) => e,
+            };
+            let may_retry = match (&err, idempotency) {
+                (Error::RateLimited { .. }, _) => true,
+                (_, Idempotency::Idempotent) => err.retryable(),
+                (_, Idempotency::Once) => false,
+            };
+            if !may_retry || attempt >= self.retry.max_attempts {
+                return Err(err);
+            }
+            let wait = match &err {
+                Error::RateLimited {
+                    retry_after_secs: Some(s),
+                } => {
+                    let asked = Duration::from_secs(*s);
+                    if asked > self.retry.max_rate_limit_wait {
+                        return Err(err);
+                    }
+                    asked + jitter(Duration::from_millis(250))
+                }
+                _ => backoff(&self.retry, attempt),
+            };
+            tracing::debug!(attempt, ?wait, error = %err, "retrying backend request");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Full-jitter exponential backoff: uniform in [0, min(max, base * 2^attempt)].
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = policy.base_delay.saturating_mul(1u32 << attempt.min(16));
+    jitter(exp.min(policy.max_delay)).max(Duration::from_millis(10))
+}
+
+fn jitter(max: Duration) -> Duration {
+    let ms = max.as_millis().min(u128::from(u64::MAX)) as u64;
+    Duration::from_millis(if ms == 0 { 0 } else { rand::random_range(0..=ms) })
+}
+
+/// Maps a response's status to an error, or passes it through.
+async fn check(resp: Response) -> Result<Response, Error> {
+    let status = resp.status();
+    if status.is_success() || status.is_redirection() {
+        return Ok(resp);
+    }
+    let retry_after_secs = retry_after(resp.headers());
+    let body = resp.bytes().await.unwrap_or_default();
+    let message = error_message(&body);
+    Err(match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized {
+            status: status.as_u16(),
+            message,
+        },
+        StatusCode::NOT_FOUND => Error::NotFound { message },
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_after_secs },
+        s if s.is_server_error() => Error::Server {
+            status: s.as_u16(),
+            message,
+        },
+        s => Error::Rejected {
+            status: s.as_u16(),
+            message,
+        },
+    })
+}
+
+/// `Retry-After` (seconds or an HTTP date), else `RateLimit-Reset` / `X-RateLimit-Reset`
+/// (seconds to wait, or an epoch time as Okta and Auth0 send it).
+pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(v) = get("retry-after") {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(secs);
+        }
+        if let Ok(when) = chrono::DateTime::parse_from_rfc2822(v) {
+            return Some((when.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64);
+        }
+    }
+    for name in ["ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset"] {
+        if let Some(n) = get(name).and_then(|v| v.parse::<u64>().ok()) {
+            let now = chrono::Utc::now().timestamp().max(0) as u64;
+            // Values that look like epoch seconds are absolute times.
+            return Some(if n > 1_000_000_000 {
+                n.saturating_sub(now)
+            } else {
+                n
+            });
+        }
+    }
+    None
+}
+
+/// A short, printable message from an error body: the JSON `message`/`error_description`/`error`
+/// field when there is one, else an excerpt of the body.
+fn error_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        for key in ["message", "error_description", "errorSummary", "error", "detail"] {
+            if let Some(s) = v.get(key).and_then(|m| m.as_str()) {
+                return sanitize(s);
+            }
+        }
+    }
+    excerpt(body)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    if body.is_empty() {
+        return "(empty body)".into();
+    }
+    sanitize(&String::from_utf8_lossy(&body[..body.len().min(300)]))
+}
+
+/// Drops control characters and caps the length of a string that came from a backend.
+pub fn sanitize(s: &str) -> String {
+    let cleaned: String = s.chars().filter(|c| !c.is_control()).take(300).collect();
+    if cleaned.is_empty() {
+        "(no message)".into()
+    } else {
+        cleaned
+    }
+}
+
+/// reqwest's errors can carry the URL; ours say what failed without query strings.
+fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "the response was cut off"
+    } else if e.is_request() {
+        "the request failed"
+    } else {
+        "HTTP error"
+    };
+    match e.url() {
+        Some(u) => format!(
+            "{what} ({}://{}{})",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.path()
+        ),
+        None => what.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_seconds_dates_and_reset_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(7));
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-reset", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(3));
+        let mut h = HeaderMap::new();
+        let soon = (chrono::Utc::now().timestamp() + 30).to_string();
+        h.insert("x-rate-limit-reset", HeaderValue::from_str(&soon).unwrap());
+        let got = retry_after(&h).unwrap();
+        assert!((28..=30).contains(&got), "{got}");
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn backend_messages_are_sanitized_and_capped() {
+        assert_eq!(
+            error_message(br#"{"error":"x","message":"bad\u0007 thing"}"#),
+            "bad thing"
+        );
+        assert_eq!(error_message(b"<html>\n<b>oops</b>"), "<html><b>oops</b>");
+        assert_eq!(error_message(&vec![b'a'; 5000]).len(), 300);
+        assert_eq!(error_message(b""), "(empty body)");
+    }
+
+    #[test]
+    fn backoff_stays_within_bounds() {
+        let p = RetryPolicy::default();
+        for attempt in 1..30 {
+            let d = backoff(&p, attempt);
+            assert!(d <= p.max_delay && d >= Duration::from_millis(10));
+        }
+    }
+}

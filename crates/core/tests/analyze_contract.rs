@@ -1,0 +1,206 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The `gatehouse analyze --json` contract and the batch pipeline over every input format.
+
+use std::path::PathBuf;
+
+use gatehouse_core::detect::batch::{self, Options};
+use gatehouse_core::detect::{Config, Engine, Kind, Severity};
+use gatehouse_core::enrich::{EnrichConfig, Enricher};
+use gatehouse_core::ingest::{Format, Parsed, parse_record};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/detect")).join(name)
+}
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/geoip")).join(name)
+}
+
+fn geo() -> Enricher {
+    Enricher::open(&EnrichConfig {
+        city_db: Some(data("GeoIP2-City-Test.mmdb")),
+        asn_db: Some(data("GeoLite2-ASN-Test.mmdb")),
+    })
+    .unwrap()
+}
+
+fn run(paths: &[PathBuf], format: Format) -> batch::Report {
+    let options = Options {
+        format,
+        ..Options::default()
+    };
+    batch::analyze(paths, &options, &geo()).unwrap().pop().unwrap()
+}
+
+#[test]
+fn json_document_has_exactly_the_contract_keys() {
+    let report = run(&[fixture("contract.jsonl")], Format::Auto);
+    let v = serde_json::to_value(&report).unwrap();
+    let top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(top, ["findings", "summary"]);
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1);
+    let f = &findings[0];
+    let mut keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "detected_at",
+            "evidence",
+            "explanation",
+            "first_seen",
+            "id",
+            "kind",
+            "last_seen",
+            "score",
+            "session",
+            "severity",
+            "user"
+        ]
+    );
+    // Identifiers exactly as in the input; times RFC 3339; score 0-100.
+    assert_eq!(f["user"], "Åsa.Lindqvist@example.se");
+    assert_eq!(f["session"], "0042-ABC");
+    assert_eq!(f["first_seen"], "2026-07-01T12:00:00.000Z");
+    assert_eq!(f["detected_at"], "2026-07-01T12:30:00.000Z");
+    assert_eq!(f["last_seen"], "2026-07-01T12:34:00.000Z");
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["kind"], "concurrent_use");
+    assert!(f["score"].as_u64().unwrap() <= 100);
+    assert!(f["id"].as_str().unwrap().starts_with("f-"));
+    for ev in f["evidence"].as_array().unwrap() {
+        let mut k: Vec<&str> = ev.as_object().unwrap().keys().map(String::as_str).collect();
+        k.sort_unstable();
+        assert_eq!(
+            k,
+            ["at", "event", "explanation", "facts", "kind", "previous", "score"]
+        );
+        assert!(ev["at"].as_str().unwrap() >= f["detected_at"].as_str().unwrap());
+    }
+    let s = &v["summary"];
+    assert_eq!(s["events"], 7);
+    assert_eq!(s["malformed"], 2);
+    assert_eq!(s["malformed_records"][0]["line"], 7);
+    assert_eq!(s["malformed_records"][1]["line"], 8);
+    assert!(
+        s["malformed_records"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user")
+    );
+    assert_eq!(s["files"][0]["format"], "jsonl");
+    assert_eq!(s["by_severity"]["critical"], 1);
+    assert_eq!(s["geoip_city"], true);
+}
+
+#[test]
+fn vendor_exports_are_detected_sorted_and_analysed() {
+    let okta = run(&[fixture("okta.json")], Format::Auto);
+    assert_eq!(okta.summary.files[0].format, "okta");
+    assert_eq!(
+        (okta.summary.events, okta.summary.ignored, okta.summary.malformed),
+        (2, 1, 1)
+    );
+    let f = &okta.findings[0];
+    assert_eq!(
+        (f.user.as_str(), f.session.as_deref()),
+        ("alice@example.com", Some("102abcSESSION"))
+    );
+    assert!(f.kinds().contains(&Kind::ImpossibleTravel) && f.kinds().contains(&Kind::DeviceChange));
+    assert!(f.severity.is_actionable(), "{}", f.explanation);
+
+    let kc = run(&[fixture("keycloak.json")], Format::Auto);
+    assert_eq!(kc.summary.files[0].format, "keycloak");
+    assert_eq!(kc.findings.len(), 1);
+    assert_eq!(kc.findings[0].kind, Kind::RevokedTokenUse);
+    assert!(kc.findings[0].explanation.contains("session_not_active"));
+
+    // Auth0 pages come newest first: the pipeline sorts them before detection.
+    let a0 = run(&[fixture("auth0.json")], Format::Auto);
+    assert_eq!(a0.summary.files[0].format, "auth0");
+    assert_eq!(a0.summary.out_of_order, 0);
+    let f = &a0.findings[0];
+    assert_eq!(f.session.as_deref(), Some("sess_A1"));
+    assert!(f.kinds().contains(&Kind::RevokedTokenUse), "{}", f.explanation);
+    assert_eq!(f.first_seen, 1_782_907_200_000);
+
+    // Several files at once are merged into one timeline.
+    let all = run(
+        &[
+            fixture("okta.json"),
+            fixture("keycloak.json"),
+            fixture("auth0.json"),
+        ],
+        Format::Auto,
+    );
+    assert_eq!(all.summary.files.len(), 3);
+    assert_eq!(
+        all.summary.events,
+        okta.summary.events + kc.summary.events + a0.summary.events
+    );
+}
+
+#[test]
+fn unknown_format_is_an_error_and_forced_format_reports_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.jsonl");
+    std::fs::write(&p, "{\"a\":1}\n{\"b\":2}\n").unwrap();
+    let err = batch::analyze(&[p.clone()], &Options::default(), &geo()).unwrap_err();
+    assert!(err.to_string().contains("cannot tell the format"), "{err}");
+    let r = run(&[p], Format::Jsonl);
+    assert_eq!(r.summary.malformed, 2);
+}
+
+/// The incremental engine and the batch pipeline agree.
+#[test]
+fn live_feeding_equals_batch() {
+    let path = fixture("contract.jsonl");
+    let batch_findings = run(&[path.clone()], Format::Auto).findings;
+    let mut en = geo();
+    let mut engine = Engine::new(Config::default());
+    let mut live_updates = Vec::new();
+    for line in std::fs::read_to_string(&path).unwrap().lines() {
+        if let Ok(Parsed::Event(mut e)) = parse_record(Format::Jsonl, line.as_bytes()) {
+            en.enrich(&mut e);
+            if let Some(f) = engine.observe(&e) {
+                live_updates.push(f);
+            }
+        }
+    }
+    assert_eq!(engine.findings(), batch_findings);
+    assert!(
+        live_updates.len() >= 2,
+        "findings are updated as evidence arrives"
+    );
+    assert!(live_updates.windows(2).all(|w| w[0].id == w[1].id));
+    assert!(live_updates.first().unwrap().severity <= live_updates.last().unwrap().severity);
+}
+
+#[test]
+fn backtest_runs_two_configurations_over_one_read() {
+    let strict = Config::default()
+        .with_overrides([
+            "concurrent.min_switches=99",
+            "travel.kmh=100000",
+            "travel.tier2_kmh=100000",
+        ])
+        .unwrap();
+    let options = Options {
+        configs: vec![strict, Config::default()],
+        ..Options::default()
+    };
+    let reports = batch::analyze(&[fixture("contract.jsonl")], &options, &geo()).unwrap();
+    assert_eq!(reports.len(), 2);
+    let diff = batch::backtest_diff(&reports[1].findings, &reports[0].findings);
+    assert!(diff.iter().any(|(k, s, before, after)| k == "concurrent_use"
+        && s == "critical"
+        && *before == 1
+        && *after == 0));
+    assert!(
+        reports[0]
+            .findings
+            .iter()
+            .all(|f| f.severity < Severity::Critical)
+    );
+}
