@@ -14,7 +14,8 @@ async fn full_workflow_revokes_verifies_audits_and_leaks_nothing() {
     let authd = Authd::start(dir.path(), &[]);
     authd.add_user("alice", false);
     authd.add_user("bob", false);
-    let gh = Gh::new(&dir.path().join("home"));
+    let mut gh = Gh::new(&dir.path().join("home"));
+    gh.log = "debug";
 
     gh.add_profile("demo", &authd);
     let config = std::fs::read_to_string(dir.path().join("home/config/config.toml")).unwrap();

@@ -146,7 +146,7 @@ fn unknown_format_is_an_error_and_forced_format_reports_lines() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.jsonl");
     std::fs::write(&p, "{\"a\":1}\n{\"b\":2}\n").unwrap();
-    let err = batch::analyze(&[p.clone()], &Options::default(), &geo()).unwrap_err();
+    let err = batch::analyze(std::slice::from_ref(&p), &Options::default(), &geo()).unwrap_err();
     assert!(err.to_string().contains("cannot tell the format"), "{err}");
     let r = run(&[p], Format::Jsonl);
     assert_eq!(r.summary.malformed, 2);
@@ -156,7 +156,7 @@ fn unknown_format_is_an_error_and_forced_format_reports_lines() {
 #[test]
 fn live_feeding_equals_batch() {
     let path = fixture("contract.jsonl");
-    let batch_findings = run(&[path.clone()], Format::Auto).findings;
+    let batch_findings = run(std::slice::from_ref(&path), Format::Auto).findings;
     let mut en = geo();
     let mut engine = Engine::new(Config::default());
     let mut live_updates = Vec::new();

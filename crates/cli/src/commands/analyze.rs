@@ -60,7 +60,7 @@ fn long_help() -> String {
 #[derive(clap::Args)]
 #[command(after_long_help = long_help())]
 pub struct AnalyzeArgs {
-    /// Input format.
+    /// Input format: auto, jsonl, okta, keycloak or auth0.
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     format: Format,
     /// City database (MaxMind GeoIP2/GeoLite2 City, or DB-IP / ip-location-db city MMDB).

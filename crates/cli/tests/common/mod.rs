@@ -162,6 +162,8 @@ impl Drop for Authd {
 /// The `gatehouse` binary with its own home and the test keyring namespace.
 pub struct Gh {
     pub home: PathBuf,
+    /// `GATEHOUSE_LOG` for every run (the secret scan turns it up to debug).
+    pub log: &'static str,
     /// Everything the CLI printed, for the secret scan.
     pub transcript: std::cell::RefCell<String>,
 }
@@ -170,6 +172,7 @@ impl Gh {
     pub fn new(home: &Path) -> Gh {
         Gh {
             home: home.to_path_buf(),
+            log: "warn",
             transcript: Default::default(),
         }
     }
@@ -178,7 +181,7 @@ impl Gh {
         let mut c = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         c.env("GATEHOUSE_HOME", &self.home)
             .env("GATEHOUSE_KEYRING_NAMESPACE", "test")
-            .env("GATEHOUSE_LOG", "debug")
+            .env("GATEHOUSE_LOG", self.log)
             .env("GATEHOUSE_ACTOR", "analyst@test")
             .env_remove("GATEHOUSE_PROFILE");
         c

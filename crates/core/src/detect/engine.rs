@@ -338,7 +338,14 @@ impl Engine {
         if e.action == Action::Logout {
             sess.logout_at = Some(now);
         }
-        if trusted {
+        // The same address as the session's previous event on the same day teaches nothing new
+        // (everything is counted in days): skip the lookups.
+        let repeat = sess
+            .last
+            .as_ref()
+            .is_some_and(|p| p.ip == obs.ip && day_of(p.at) == day)
+            && user_last.as_ref().is_none_or(|p| p.cell == obs.cell);
+        if trusted && !repeat {
             if let Some(c) = obs.place.as_ref().and_then(|p| p.country.as_deref()) {
                 base.learn_country(c, day);
             }
@@ -431,6 +438,8 @@ impl Engine {
 
 fn add_evidence(f: &mut Finding, ev: Evidence, cfg: &Config) {
     *f.occurrences.entry(ev.kind).or_insert(0) += 1;
+    // Out-of-order input can bring earlier evidence: the finding dates from its earliest signal.
+    f.detected_at = f.detected_at.min(ev.at);
     f.first_seen = f.first_seen.min(ev.at);
     f.last_seen = f.last_seen.max(ev.at);
     let same: Vec<usize> = f

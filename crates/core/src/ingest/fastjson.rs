@@ -47,6 +47,18 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.i;
+        // Keys and most values are short: a plain loop beats setting up a vector search.
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b'"' {
+                let out = self.s.get(start..self.i)?;
+                self.i += 1;
+                return Some(Cow::Borrowed(out));
+            }
+            if c == b'\\' || c < 0x20 || self.i - start >= 24 {
+                break;
+            }
+            self.i += 1;
+        }
         let rest = self.b.get(self.i..)?;
         let at = memchr::memchr2(b'"', b'\\', rest)?;
         if rest[..at].iter().any(|&c| c < 0x20) {
