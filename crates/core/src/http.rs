@@ -63,6 +63,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest single wait a 429 may ask for before we give up and report it.
     pub max_rate_limit_wait: Duration,
+    /// The most time one request may spend waiting out 429s in all. Waits asked for by the
+    /// server do not use up `max_attempts`: a storm is ridden out as long as this budget lasts.
+    pub rate_limit_budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -72,6 +75,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             max_rate_limit_wait: Duration::from_secs(60),
+            rate_limit_budget: Duration::from_secs(180),
         }
     }
 }
@@ -145,8 +149,8 @@ impl HttpClient {
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, Error> {
         let mut attempt = 0u32;
+        let mut rate_limited_for = Duration::ZERO;
         loop {
-            attempt += 1;
             let outcome = match build().send().await {
                 Ok(resp) => check(resp).await,
                 Err(e) => Err(Error::Transport(describe(&e))),
@@ -155,25 +159,29 @@ impl HttpClient {
                 Ok(resp) => return Ok(resp),
                 Err(e) => e,
             };
-            let may_retry = match (&err, idempotency) {
-                (Error::RateLimited { .. }, _) => true,
-                (_, Idempotency::Idempotent) => err.retryable(),
-                (_, Idempotency::Once) => false,
-            };
-            if !may_retry || attempt >= self.retry.max_attempts {
-                return Err(err);
-            }
             let wait = match &err {
-                Error::RateLimited {
-                    retry_after_secs: Some(s),
-                } => {
-                    let asked = Duration::from_secs(*s);
-                    if asked > self.retry.max_rate_limit_wait {
+                // The server did not process the request and said when to come back.
+                Error::RateLimited { retry_after_secs } => {
+                    let asked = retry_after_secs
+                        .map(Duration::from_secs)
+                        .unwrap_or(self.retry.base_delay * 4);
+                    if asked > self.retry.max_rate_limit_wait
+                        || rate_limited_for + asked > self.retry.rate_limit_budget
+                    {
                         return Err(err);
                     }
-                    asked + jitter(Duration::from_millis(250))
+                    let wait = asked + jitter(Duration::from_millis(250));
+                    rate_limited_for += wait;
+                    wait
                 }
-                _ => backoff(&self.retry, attempt),
+                _ => {
+                    attempt += 1;
+                    let may_retry = idempotency == Idempotency::Idempotent && err.retryable();
+                    if !may_retry || attempt >= self.retry.max_attempts {
+                        return Err(err);
+                    }
+                    backoff(&self.retry, attempt)
+                }
             };
             tracing::debug!(attempt, ?wait, error = %err, "retrying backend request");
             tokio::time::sleep(wait).await;

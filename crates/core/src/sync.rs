@@ -64,6 +64,10 @@ pub enum Stage {
 pub type Progress<'a> = &'a (dyn Fn(Stage, u64) + Send + Sync);
 
 const ACTIVITY_STREAM: &str = "activity";
+
+type PageFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = backend::Result<backend::Page<Activity>>> + Send + 'a>,
+>;
 /// Rows per INSERT statement (13 bound values each stays below SQLite's 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 2000;
 
@@ -99,13 +103,26 @@ pub async fn sync(
     }
 
     if backend.capabilities().activity {
-        let start = cursor(store, profile, ACTIVITY_STREAM).await?;
-        let mut activity = backend::pages(start, |c| backend.activity_page(c));
-        while let Some(page) = activity.try_next().await? {
-            let mut tx = store.pool().begin().await?;
-            insert_activity(&mut tx, profile, &page.items).await?;
-            set_cursor(&mut tx, profile, ACTIVITY_STREAM, page.cursor.as_deref()).await?;
-            tx.commit().await?;
+        // The next page is fetched while the current one is written.
+        let mut next = Some(backend.activity_page(cursor(store, profile, ACTIVITY_STREAM).await?));
+        while let Some(fetch) = next.take() {
+            let page = fetch.await?;
+            let following = page.more.then(|| backend.activity_page(page.cursor.clone()));
+            let write = async {
+                let mut tx = store.pool().begin().await?;
+                insert_activity(&mut tx, profile, &page.items).await?;
+                set_cursor(&mut tx, profile, ACTIVITY_STREAM, page.cursor.as_deref()).await?;
+                tx.commit().await?;
+                Ok::<_, Error>(())
+            };
+            match following {
+                Some(f) => {
+                    let (written, fetched) = tokio::join!(write, f);
+                    written?;
+                    next = Some(Box::pin(futures::future::ready(fetched)) as PageFuture<'_>);
+                }
+                None => write.await?,
+            }
             report.activity += page.items.len() as u64;
             progress(Stage::Activity, report.activity);
         }

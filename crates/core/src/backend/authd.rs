@@ -416,7 +416,7 @@ impl AdminBackend for Authd {
     }
 
     async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>> {
-        let mut query = vec![("limit", "5000".to_string())];
+        let mut query = vec![("limit", "10000".to_string())];
         if let Some(c) = &cursor {
             query.push(("after", numeric_id("cursor", c)?.to_string()));
         }
