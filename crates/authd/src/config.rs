@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::secrets::Sensitive;
 
 /// Audience of user access tokens; admin tokens never carry it.
@@ -90,6 +91,9 @@ pub struct Config {
     pub activity_flush_interval: Duration,
     /// Capacity of the channel between requests and the activity writer. Default 65 536.
     pub activity_queue: usize,
+    /// Time of the user plane. Default the system clock; only the demo's fast mode passes a
+    /// manual one (see [`crate::clock`]).
+    pub clock: Clock,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
             activity_batch_rows: 500,
             activity_flush_interval: Duration::from_millis(100),
             activity_queue: 65_536,
+            clock: Clock::system(),
         }
     }
 

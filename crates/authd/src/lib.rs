@@ -12,8 +12,10 @@
 
 pub mod activity;
 pub mod admin_clients;
+pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -103,7 +105,7 @@ async fn housekeeping(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match state.revocations.prune(&state.db, db::now()).await {
+        match state.revocations.prune(&state.db, state.now()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "expired revocations pruned"),
             Err(e) => tracing::warn!(error = %e, "revocation pruning failed"),

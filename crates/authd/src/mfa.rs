@@ -83,16 +83,18 @@ fn matching_step(secret: &[u8], code: &str, now: u64) -> anyhow::Result<Option<i
     Ok(found)
 }
 
-/// Confirms a pending enrollment with a first code; returns fresh recovery codes (shown once).
+/// Confirms a pending enrollment with a first code at unix time `now`; returns fresh recovery
+/// codes (shown once).
 pub async fn confirm_enrollment(
     pool: &SqlitePool,
     user: &User,
     code: &str,
+    now: i64,
 ) -> anyhow::Result<Option<Sensitive<Vec<String>>>> {
     let Some(pending) = &user.totp_pending_secret else {
         return Ok(None);
     };
-    let Some(step) = matching_step(pending, code, db::now() as u64)? else {
+    let Some(step) = matching_step(pending, code, now.max(0) as u64)? else {
         return Ok(None);
     };
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
@@ -102,7 +104,7 @@ pub async fn confirm_enrollment(
          totp_last_step = ?, updated_at = ? WHERE id = ?",
     )
     .bind(step)
-    .bind(db::now())
+    .bind(now)
     .bind(user.id)
     .execute(&mut *tx)
     .await?;
@@ -133,12 +135,12 @@ pub async fn confirm_enrollment(
     Ok(Some(Sensitive(codes)))
 }
 
-/// Checks a login code against the enrolled secret, refusing replays.
-pub async fn verify_login_code(pool: &SqlitePool, user: &User, code: &str) -> anyhow::Result<bool> {
+/// Checks a login code against the enrolled secret at unix time `now`, refusing replays.
+pub async fn verify_login_code(pool: &SqlitePool, user: &User, code: &str, now: i64) -> anyhow::Result<bool> {
     let Some(secret) = &user.totp_secret else {
         return Ok(false);
     };
-    let Some(step) = matching_step(secret, code, db::now() as u64)? else {
+    let Some(step) = matching_step(secret, code, now.max(0) as u64)? else {
         return Ok(false);
     };
     // Conditional update: two concurrent logins with the same code cannot both win.

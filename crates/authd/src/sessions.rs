@@ -109,7 +109,7 @@ pub async fn start(
     client_ip: &str,
     user_agent: Option<&str>,
 ) -> anyhow::Result<Issued> {
-    let now = db::now();
+    let now = state.now();
     let sid = secrets::random_id("s_")?;
     let mut tx = crate::db::write_tx(&state.db).await?;
     let refresh_expires = now + state.config.refresh_ttl.as_secs() as i64;
@@ -197,7 +197,7 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Issued, RefreshErr
         revoke_session(state, &row.session_id, "refresh_token_reuse").await?;
         return Err(RefreshError::Reused);
     }
-    let now = db::now();
+    let now = state.now();
     if row.expires_at <= now {
         return Err(RefreshError::Expired);
     }
@@ -357,7 +357,7 @@ pub async fn revoke_session(
     sid: &str,
     reason: &str,
 ) -> anyhow::Result<Option<RevokeReport>> {
-    let now = db::now();
+    let now = state.now();
     let mut tx = crate::db::write_tx(&state.db).await?;
     let revoked_at: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM sessions WHERE id = ?")
         .bind(sid)
@@ -400,7 +400,7 @@ pub async fn revoke_session(
 /// Revokes every session of a user and every token issued to them before now
 /// (user not-before), in one transaction.
 pub async fn revoke_user(state: &AppState, user_id: i64, reason: &str) -> anyhow::Result<RevokeReport> {
-    let now = db::now();
+    let now = state.now();
     let mut tx = crate::db::write_tx(&state.db).await?;
     let (report, entries) = revoke_user_in(state, &mut tx, user_id, reason, now).await?;
     tx.commit().await?;
@@ -481,7 +481,7 @@ pub async fn revoke_user_in(
 
 /// Revokes one access token by jti until it expires. `None` when authd never issued it.
 pub async fn revoke_token(state: &AppState, jti: &str, reason: &str) -> anyhow::Result<Option<RevokeReport>> {
-    let now = db::now();
+    let now = state.now();
     let mut tx = crate::db::write_tx(&state.db).await?;
     let token = sqlx::query_as::<_, CoveredToken>(
         "SELECT jti, session_id, expires_at FROM access_tokens WHERE jti = ?",

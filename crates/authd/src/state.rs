@@ -42,6 +42,16 @@ impl AppState {
         self.shutdown.subscribe()
     }
 
+    /// Unix seconds on the user-plane clock ([`crate::clock`]).
+    pub fn now(&self) -> i64 {
+        self.config.clock.now()
+    }
+
+    /// Unix milliseconds on the user-plane clock.
+    pub fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
     /// Opens the database, loads keys and revocations, starts the activity writer.
     pub async fn open(config: Config) -> anyhow::Result<(AppState, Writer)> {
         config.validate()?;

@@ -49,6 +49,24 @@ pub fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Says how old the cached data is (on stderr, so `--json` output stays clean).
+pub async fn data_age(console: &gatehouse_core::Console, profile: &str) {
+    let Ok(store) = console.store().await else { return };
+    match gatehouse_core::sync::data_age(store, profile).await {
+        Ok(age) => match age.last_sync {
+            Some(t) => {
+                let mins = (chrono::Utc::now() - t).num_minutes();
+                eprintln!(
+                    "data from the local store, last synced {} ({mins} min ago)",
+                    time(Some(t))
+                );
+            }
+            None => eprintln!("never synced: run `gatehouse sync`"),
+        },
+        Err(e) => eprintln!("cannot tell how old the data is: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,20 +75,5 @@ mod tests {
     fn clean_strips_escape_sequences_and_caps() {
         assert_eq!(clean("ok\u{1b}[2Jwiped", 60), "ok[2Jwiped");
         assert_eq!(clean("abcdef", 4), "abc…");
-    }
-}
-
-/// Says how old the cached data is (on stderr, so `--json` output stays clean).
-pub async fn data_age(console: &gatehouse_core::Console, profile: &str) {
-    let Ok(store) = console.store().await else { return };
-    match gatehouse_core::sync::data_age(store, profile).await {
-        Ok(age) => match age.last_sync {
-            Some(t) => {
-                let mins = (chrono::Utc::now() - t).num_minutes();
-                eprintln!("data from the local store, last synced {} ({mins} min ago)", time(Some(t)));
-            }
-            None => eprintln!("never synced: run `gatehouse sync`"),
-        },
-        Err(e) => eprintln!("cannot tell how old the data is: {e}"),
     }
 }

@@ -2,6 +2,7 @@
 //! created secrets); everything else is tracing on stderr.
 
 mod admin;
+mod demo;
 mod keys;
 mod serve;
 mod user;
@@ -38,6 +39,8 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Serve with simulated users and token thieves, writing a ground-truth file.
+    Demo(Box<demo::DemoArgs>),
 }
 
 /// Options shared by the offline subcommands that work on a database file.
@@ -71,5 +74,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { command } => admin::run(command).await,
         Command::User { command } => user::run(command).await,
         Command::Keys { command } => keys::run(command).await,
+        Command::Demo(args) => demo::run(*args).await,
     }
 }

@@ -416,7 +416,7 @@ async fn force_password_reset(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ResetReport>> {
     existing_user(&state, id).await?;
-    let now = db::now();
+    let now = state.now();
     let mut tx = crate::db::write_tx(&state.db).await?;
     sqlx::query(
         "UPDATE users SET password_change_required = 1, mfa_required = 1, updated_at = ? WHERE id = ?",
@@ -455,7 +455,7 @@ async fn suspend(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ResetReport>> {
     existing_user(&state, id).await?;
-    let now = db::now();
+    let now = state.now();
     let mut tx = crate::db::write_tx(&state.db).await?;
     sqlx::query("UPDATE users SET status = 'suspended', updated_at = ? WHERE id = ?")
         .bind(now)
@@ -494,7 +494,7 @@ async fn unsuspend(
 ) -> ApiResult<Json<UserView>> {
     existing_user(&state, id).await?;
     sqlx::query("UPDATE users SET status = 'active', updated_at = ? WHERE id = ?")
-        .bind(db::now())
+        .bind(state.now())
         .bind(id)
         .execute(&state.db)
         .await?;

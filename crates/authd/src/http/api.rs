@@ -14,7 +14,6 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::activity::Activity;
-use crate::db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::{Client, JsonBody, bearer};
 use crate::mfa::{self, Enrollment};
@@ -116,7 +115,7 @@ async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let at_ms = db::now_ms();
+    let at_ms = state.now_ms();
     let method = req.method().clone();
     // Nested under /api, the request URI lost its prefix; the original one has it.
     let path = req
@@ -203,7 +202,7 @@ async fn update_settings(
     )
     .bind(&req.display_name)
     .bind(settings)
-    .bind(db::now())
+    .bind(state.now())
     .bind(p.user_id)
     .execute(&state.db)
     .await?;
@@ -272,7 +271,7 @@ async fn mfa_confirm(
     let user = users::by_id(&state.db, p.user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let codes = mfa::confirm_enrollment(&state.db, &user, &req.code)
+    let codes = mfa::confirm_enrollment(&state.db, &user, &req.code, state.now())
         .await?
         .ok_or_else(|| {
             ApiError::unauthorized("invalid_mfa_code", "the code does not match the pending secret")

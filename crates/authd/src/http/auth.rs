@@ -94,7 +94,7 @@ async fn login(
     let mut amr = vec!["pwd".to_owned()];
     if user.totp_secret.is_some() {
         let ok = match (&req.totp_code, &req.recovery_code) {
-            (Some(code), _) => mfa::verify_login_code(&state.db, &user, code).await?,
+            (Some(code), _) => mfa::verify_login_code(&state.db, &user, code, state.now()).await?,
             (None, Some(code)) => mfa::use_recovery_code(&state.db, &user, code).await?,
             (None, None) => {
                 return Err(ApiError::unauthorized(
@@ -206,7 +206,7 @@ async fn logout(
     } else if let Some(token) = bearer(&headers) {
         state
             .keys
-            .verify_api(token, crate::db::now())
+            .verify_api(token, state.now())
             .ok()
             .and_then(|facts| facts.sid)
     } else {
@@ -328,7 +328,7 @@ async fn confirm(
     JsonBody(req): JsonBody<ConfirmRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let user = enrollment_user(&state, &req.enrollment_token, false).await?;
-    let codes = mfa::confirm_enrollment(&state.db, &user, &req.code)
+    let codes = mfa::confirm_enrollment(&state.db, &user, &req.code, state.now())
         .await?
         .ok_or_else(|| {
             ApiError::unauthorized("invalid_mfa_code", "the code does not match the pending secret")

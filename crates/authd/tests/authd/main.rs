@@ -5,6 +5,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod demo;
 mod feed;
 mod hygiene;
 mod revocation;
