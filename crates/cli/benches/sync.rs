@@ -107,13 +107,24 @@ fn main() {
             )
             .unwrap();
         let started = Instant::now();
-        let report = console.sync(None, &|_, _| {}).await.unwrap();
+        let marks = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+        let progress = |stage: gatehouse_core::sync::Stage, _n: u64| {
+            let mut m = marks.lock().unwrap();
+            let name = format!("{stage:?}");
+            if m.last().is_none_or(|(last, _)| *last != name) {
+                m.push((name, started.elapsed().as_secs_f64()));
+            }
+        };
+        let report = console.sync(None, &progress).await.unwrap();
         let wall = started.elapsed().as_secs_f64();
         assert_eq!(report.sessions, SESSIONS as u64);
         assert_eq!(report.activity, ACTIVITY as u64);
         println!("sync of {} sessions + {} activity rows into a fresh store:", report.sessions, report.activity);
         println!("  wall        {wall:.2} s (target <= 10 s)");
         println!("  activity    {:.0} rows/s", report.activity as f64 / wall);
+        for (stage, at) in marks.lock().unwrap().iter() {
+            println!("  {stage:<11} first page done at {at:.2} s");
+        }
         println!("  peak RSS    {:.0} MB (authd and console in one process)", peak_rss_mb());
     });
 }
