@@ -110,6 +110,11 @@ impl Console {
         Ok(())
     }
 
+    /// The named profile, or the default one (no keyring access: reading the cache works offline).
+    pub fn profile(&self, profile: Option<&str>) -> Result<Profile, Error> {
+        Ok(self.config()?.resolve(profile)?.clone())
+    }
+
     /// The admin backend of a profile (the named one, or the default), with its secret from the keyring.
     pub fn backend(&self, profile: Option<&str>) -> Result<(Profile, Arc<dyn AdminBackend>), Error> {
         let config = self.config()?;

@@ -13,7 +13,7 @@ pub struct ActivityArgs {
 
 pub async fn run(a: ActivityArgs, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
     let console = Console::open()?;
-    let (p, _) = console.backend(profile)?;
+    let p = console.profile(profile)?;
     output::data_age(&console, &p.name).await;
     let rows = read::activity(console.store().await?, &p.name, &a.session, a.limit)
         .await

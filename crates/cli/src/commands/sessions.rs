@@ -16,7 +16,7 @@ pub struct SessionsArgs {
 
 pub async fn run(a: SessionsArgs, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
     let console = Console::open()?;
-    let (p, _) = console.backend(profile)?;
+    let p = console.profile(profile)?;
     output::data_age(&console, &p.name).await;
     let sessions = read::sessions(console.store().await?, &p.name, a.user.as_deref(), a.active)
         .await

@@ -5,7 +5,7 @@ use crate::output;
 
 pub async fn run(profile: Option<&str>, json: bool) -> anyhow::Result<()> {
     let console = Console::open()?;
-    let (p, _) = console.backend(profile)?;
+    let p = console.profile(profile)?;
     output::data_age(&console, &p.name).await;
     let users = read::users(console.store().await?, &p.name)
         .await
