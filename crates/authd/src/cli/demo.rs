@@ -179,7 +179,7 @@ async fn drive(demo: anyhow::Result<Demo>, args: &DemoArgs) -> anyhow::Result<()
     if args.continuous {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            shutdown_signal().await;
+            super::shutdown_signal().await;
             let _ = tx.send(true);
         });
         let deadline = args
@@ -201,27 +201,4 @@ async fn drive(demo: anyhow::Result<Demo>, args: &DemoArgs) -> anyhow::Result<()
         println!("{line}");
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("demo stop requested");
 }

@@ -83,28 +83,5 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Machine-readable first line: tests and the console read the bound address from it.
     println!("listening on http://{addr}");
     tracing::info!(%addr, "gatehouse-authd serving");
-    server.run(listener, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown requested");
+    server.run(listener, super::shutdown_signal()).await
 }

@@ -415,19 +415,13 @@ async fn force_password_reset(
     Extension(client): Extension<Client>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ResetReport>> {
-    existing_user(&state, id).await?;
-    let now = state.now();
-    let mut tx = crate::db::write_tx(&state.db).await?;
-    sqlx::query(
+    let report = lock_out(
+        &state,
+        id,
         "UPDATE users SET password_change_required = 1, mfa_required = 1, updated_at = ? WHERE id = ?",
+        "password_reset",
     )
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
     .await?;
-    let (report, entries) = sessions::revoke_user_in(&state, &mut tx, id, "password_reset", now).await?;
-    tx.commit().await?;
-    state.revocations.apply(&entries);
     audit(
         &state,
         Some(&admin.client_id),
@@ -435,13 +429,26 @@ async fn force_password_reset(
         Some(&format!("user:{id}")),
         &client,
         "ok",
-        serde_json::json!({"sessions": report.sessions_revoked.len()}),
+        serde_json::json!({"sessions": report.revocation.sessions_revoked.len()}),
     )
     .await?;
-    Ok(Json(ResetReport {
-        user: existing_user(&state, id).await?.view(),
-        revocation: report,
-    }))
+    Ok(Json(report))
+}
+
+/// Updates the user with `update` (bound: now, id) and revokes every session of theirs in the
+/// same transaction, then applies the revocation to the in-memory sets.
+async fn lock_out(state: &AppState, id: i64, update: &str, reason: &str) -> ApiResult<ResetReport> {
+    existing_user(state, id).await?;
+    let now = state.now();
+    let mut tx = crate::db::write_tx(&state.db).await?;
+    sqlx::query(update).bind(now).bind(id).execute(&mut *tx).await?;
+    let (revocation, entries) = sessions::revoke_user_in(state, &mut tx, id, reason, now).await?;
+    tx.commit().await?;
+    state.revocations.apply(&entries);
+    Ok(ResetReport {
+        user: existing_user(state, id).await?.view(),
+        revocation,
+    })
 }
 
 /// Suspend a user: refuses logins, refreshes and every existing token.
@@ -454,18 +461,15 @@ async fn suspend(
     Extension(client): Extension<Client>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ResetReport>> {
-    existing_user(&state, id).await?;
-    let now = state.now();
-    let mut tx = crate::db::write_tx(&state.db).await?;
-    sqlx::query("UPDATE users SET status = 'suspended', updated_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let (report, entries) = sessions::revoke_user_in(&state, &mut tx, id, "suspended", now).await?;
-    tx.commit().await?;
+    let report = lock_out(
+        &state,
+        id,
+        "UPDATE users SET status = 'suspended', updated_at = ? WHERE id = ?",
+        "suspended",
+    )
+    .await?;
+    // Every token is already refused by the revocation above; this also refuses new logins.
     state.revocations.set_suspended(id, true);
-    state.revocations.apply(&entries);
     audit(
         &state,
         Some(&admin.client_id),
@@ -476,10 +480,7 @@ async fn suspend(
         serde_json::json!({}),
     )
     .await?;
-    Ok(Json(ResetReport {
-        user: existing_user(&state, id).await?.view(),
-        revocation: report,
-    }))
+    Ok(Json(report))
 }
 
 /// Lift a suspension. Tokens revoked by the suspension stay revoked.
