@@ -23,6 +23,8 @@ Examples:
   printf %s \"$SECRET\" | gatehouse profile add demo --kind authd --url http://127.0.0.1:8420 --client-id console
   gatehouse profile test
   gatehouse sync
+  gatehouse findings list --severity high
+  gatehouse findings suppress f-1a2b… --scope place --note \"VPN exit in Frankfurt\"
   gatehouse sessions --user 42 --active
   gatehouse revoke session s_3f9a…
   gatehouse revoke token eyJhbGciOi…   (a pasted token, or its jti)
@@ -50,10 +52,13 @@ enum Command {
     /// Manage backend profiles (secrets go to the OS keyring).
     #[command(subcommand)]
     Profile(commands::profile::ProfileCommand),
-    /// Pull users, sessions and new activity from the backend into the local store.
+    /// Pull users, sessions and new activity into the local store, then run detection over it.
     Sync,
     /// Users in the local store, with session counts.
     Users,
+    /// Findings of the detection engine over the synced activity; verdicts and suppressions.
+    #[command(subcommand)]
+    Findings(commands::findings::FindingsCommand),
     /// Sessions in the local store.
     Sessions(commands::sessions::SessionsArgs),
     /// The requests of one session, oldest first.
@@ -93,6 +98,7 @@ fn main() -> std::process::ExitCode {
                 Command::Status => commands::status::run(json),
                 Command::Profile(c) => commands::profile::run(c, json).await,
                 Command::Sync => commands::sync::run(profile, json).await,
+                Command::Findings(c) => commands::findings::run(c, profile, json).await,
                 Command::Users => commands::users::run(profile, json).await,
                 Command::Sessions(a) => commands::sessions::run(a, profile, json).await,
                 Command::Activity(a) => commands::activity::run(a, profile, json).await,

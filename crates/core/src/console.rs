@@ -18,11 +18,13 @@ use crate::secrets::{KeyringStore, Namespace, SecretStore, Sensitive};
 use crate::status::AppStatus;
 use crate::store::Store;
 use crate::sync::{self, SyncReport};
+use crate::triage::{self, DetectReport, Detector, FindingFilter, FindingRow};
 
 pub struct Console {
     paths: Paths,
     secrets: Arc<dyn SecretStore>,
     store: OnceCell<Store>,
+    detector: OnceCell<Detector>,
 }
 
 impl Console {
@@ -40,6 +42,7 @@ impl Console {
             paths,
             secrets,
             store: OnceCell::new(),
+            detector: OnceCell::new(),
         })
     }
 
@@ -161,6 +164,88 @@ impl Console {
         let store = self.store().await?;
         let report = sync::sync(store, &profile.name, backend.as_ref(), retention, progress).await?;
         Ok(report)
+    }
+
+    /// The store-backed detector, configured on first use: GeoIP databases from
+    /// `GATEHOUSE_GEOIP` / `GATEHOUSE_ASN`, else from the config file.
+    pub fn detector(&self) -> Result<&Detector, Error> {
+        if let Some(d) = self.detector.get() {
+            return Ok(d);
+        }
+        let config = self.config()?;
+        let env_path = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+        };
+        let enrich = crate::enrich::EnrichConfig {
+            city_db: env_path("GATEHOUSE_GEOIP").or(config.geoip_city),
+            asn_db: env_path("GATEHOUSE_ASN").or(config.geoip_asn),
+        };
+        let _ = self
+            .detector
+            .set(Detector::new(crate::detect::Config::default(), enrich));
+        self.detector
+            .get()
+            .ok_or_else(|| Error::Internal("detector not initialised".into()))
+    }
+
+    /// Feeds the detector what sync stored since its last pass (the whole retained activity on
+    /// the first pass in this process) and stores the findings.
+    pub async fn detect(&self, profile: Option<&str>) -> Result<DetectReport, Error> {
+        let profile = self.profile(profile)?;
+        let store = self.store().await?;
+        Ok(self.detector()?.run(store, &profile.name).await?)
+    }
+
+    /// Sync, then detection over what arrived.
+    pub async fn sync_and_detect(
+        &self,
+        profile: Option<&str>,
+        progress: sync::Progress<'_>,
+    ) -> Result<(SyncReport, DetectReport), Error> {
+        let report = self.sync(profile, progress).await?;
+        let detected = self.detect(Some(&report.profile)).await?;
+        Ok((report, detected))
+    }
+
+    pub async fn findings(
+        &self,
+        profile: Option<&str>,
+        filter: &FindingFilter,
+    ) -> Result<Vec<FindingRow>, Error> {
+        let profile = self.profile(profile)?;
+        Ok(triage::list(self.store().await?, &profile.name, filter).await?)
+    }
+
+    /// Records a verdict on a finding, audited.
+    pub async fn set_verdict(
+        &self,
+        profile: Option<&str>,
+        feedback: &crate::detect::Feedback,
+    ) -> Result<(), Error> {
+        let profile = self.profile(profile)?;
+        let log = self.audit_log().await?;
+        Ok(self
+            .detector()?
+            .set_verdict(&log, &profile.name, &actor(), feedback)
+            .await?)
+    }
+
+    /// Marks a finding a false positive and suppresses what made it fire, audited; re-scores.
+    pub async fn suppress(
+        &self,
+        profile: Option<&str>,
+        finding_id: &str,
+        scope: crate::detect::feedback::ScopeKind,
+        note: Option<String>,
+    ) -> Result<crate::detect::Suppression, Error> {
+        let profile = self.profile(profile)?;
+        let log = self.audit_log().await?;
+        Ok(self
+            .detector()?
+            .suppress(&log, &profile.name, &actor(), finding_id, scope, note)
+            .await?)
     }
 
     pub async fn actions(&self, profile: Option<&str>) -> Result<Actions, Error> {

@@ -43,6 +43,10 @@ pub enum Error {
     Actions(#[from] crate::actions::Error),
     #[error(transparent)]
     Inspect(#[from] crate::inspect::Error),
+    #[error(transparent)]
+    Triage(#[from] crate::triage::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -56,6 +60,8 @@ impl Error {
             Error::Sync(e) => e.kind(),
             Error::Actions(e) => e.kind(),
             Error::Inspect(e) => e.kind(),
+            Error::Triage(e) => e.kind(),
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod status;
 pub mod store;
 pub mod sync;
+pub mod triage;
 
 pub use console::Console;
 pub use error::{Error, ErrorKind};

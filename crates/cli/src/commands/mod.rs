@@ -2,6 +2,7 @@ pub mod activity;
 pub mod analyze;
 pub mod audit;
 pub mod contain;
+pub mod findings;
 pub mod inspect;
 pub mod profile;
 pub mod reset;

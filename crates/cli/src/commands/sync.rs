@@ -10,10 +10,14 @@ pub async fn run(profile: Option<&str>, json: bool) -> anyhow::Result<()> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let progress = |stage: Stage, n: u64| bar.set_message(format!("{stage:?}: {n}"));
-    let report = console.sync(profile, &progress).await?;
+    let (report, detected) = console.sync_and_detect(profile, &progress).await?;
     bar.finish_and_clear();
     if json {
-        return output::json(&report);
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("detection".into(), serde_json::to_value(&detected)?);
+        }
+        return output::json(&v);
     }
     println!(
         "synced {}: {} users, {} sessions, {} new activity rows ({} pruned) in {} ms",
@@ -24,5 +28,26 @@ pub async fn run(profile: Option<&str>, json: bool) -> anyhow::Result<()> {
         report.pruned_activity,
         report.duration_ms
     );
+    println!(
+        "detection: {} events{}, {} findings changed, {} newly high or critical, in {} ms",
+        detected.events,
+        if detected.replayed {
+            " (replayed the retained activity)"
+        } else {
+            ""
+        },
+        detected.changed,
+        detected.newly_actionable.len(),
+        detected.duration_ms
+    );
+    for f in &detected.newly_actionable {
+        println!(
+            "  {} {} user {} session {}",
+            f.severity.as_str().to_uppercase(),
+            f.id,
+            output::clean(f.username.as_deref().unwrap_or(&f.user_id), 60),
+            output::clean(f.session_id.as_deref().unwrap_or("-"), 60)
+        );
+    }
     Ok(())
 }

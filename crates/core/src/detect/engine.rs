@@ -223,6 +223,11 @@ impl Engine {
             .collect()
     }
 
+    /// The finding at an index [`Self::observe_index`] returned.
+    pub(crate) fn finding_at(&self, i: usize) -> Option<&Finding> {
+        self.findings.get(i)
+    }
+
     /// Feeds one event; returns the index of the finding it changed.
     pub(crate) fn observe_index(&mut self, e: &Event) -> Option<usize> {
         let Engine {

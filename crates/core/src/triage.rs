@@ -1,0 +1,543 @@
+//! Detection over the local store, and the analyst's judgement of what it finds.
+//!
+//! The [`Detector`] keeps one live [`Engine`] per profile in memory. Each [`Detector::run`] feeds
+//! the engine the activity that sync stored since the last run, in time order, and writes the
+//! findings those events created or changed to the `findings` table in one transaction. The
+//! engine's baselines are not persisted: the first run in a process replays the whole retained
+//! activity of the profile (which also rebuilds every finding), later runs are incremental. So
+//! the store is the one source of truth and a crash never leaves baselines and findings out of
+//! step.
+//!
+//! Findings made from activity that retention has since pruned stay in the table (they are
+//! history); a full replay removes only findings it should have reproduced and did not (their
+//! evidence is now suppressed).
+//!
+//! Verdicts and suppressions are written to the audit log before they are stored. A suppression
+//! replays the profile so that both old findings and new signals honour it.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::audit::{Log, NewEntry};
+use crate::detect::feedback::{self, FeedbackError, ScopeKind};
+use crate::detect::{Config, Engine, Feedback, Finding, Kind, Severity, Suppression, Verdict};
+use crate::enrich::{EnrichConfig, Enricher, GeoIpError};
+use crate::ingest::{Event, infer_action};
+use crate::store::{self, Store, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::Error),
+    #[error("cannot open the GeoIP database: {0}")]
+    GeoIp(#[from] GeoIpError),
+    #[error("no finding {0} in profile {1}")]
+    UnknownFinding(String, String),
+    #[error(transparent)]
+    Feedback(#[from] FeedbackError),
+    #[error("stored finding {0} is not valid JSON: {1}")]
+    Corrupt(String, String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Store(store::Error::Sql(e))
+    }
+}
+
+impl Error {
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            Error::Store(e) => e.kind(),
+            Error::Audit(_) | Error::Corrupt(..) => ErrorKind::Internal,
+            Error::GeoIp(_) | Error::Feedback(_) => ErrorKind::Validation,
+            Error::UnknownFinding(..) => ErrorKind::NotFound,
+        }
+    }
+}
+
+/// What one detection pass did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectReport {
+    pub profile: String,
+    /// Events fed to the engine in this pass.
+    pub events: u64,
+    /// Events skipped because they name no user.
+    pub unattributed: u64,
+    /// Whether this pass replayed the profile's whole retained activity.
+    pub replayed: bool,
+    /// Findings created or changed in this pass.
+    pub changed: u64,
+    /// Findings that became high or critical in this pass ("likely stolen, act now").
+    pub newly_actionable: Vec<FindingRow>,
+    pub duration_ms: u64,
+}
+
+/// A stored finding as lists show it.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingRow {
+    pub id: String,
+    pub user_id: String,
+    /// From the synced users, when known.
+    pub username: Option<String>,
+    pub session_id: Option<String>,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub score: u8,
+    pub detected_at: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub verdict: Option<Verdict>,
+    /// The whole finding with its explanation and evidence (the `analyze --json` shape).
+    #[specta(type = Finding)]
+    pub finding: Value,
+}
+
+/// Which findings to list.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingFilter {
+    pub min_severity: Option<Severity>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    /// Leave out findings marked false positive.
+    #[serde(default)]
+    pub hide_false_positives: bool,
+    pub limit: Option<u32>,
+}
+
+/// Rows read per query while feeding the engine.
+const PAGE: i64 = 20_000;
+
+struct Live {
+    engine: Engine,
+    enricher: Enricher,
+    /// The last event fed: (time, event id).
+    cursor: Option<(i64, String)>,
+}
+
+/// Store-backed detection. See the [module docs](self).
+pub struct Detector {
+    config: Config,
+    enrich: EnrichConfig,
+    live: Mutex<HashMap<String, Live>>,
+}
+
+type ActivityRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    bool,
+);
+
+fn to_event(row: ActivityRow) -> Option<Event> {
+    let (_, at, user, session, jti, ip, ua, method, path, status, denial, sensitive) = row;
+    let action = infer_action(method.as_deref(), path.as_deref());
+    Some(Event {
+        ts_ms: at,
+        user: user?,
+        session,
+        jti,
+        ip: ip.and_then(|s| s.parse::<IpAddr>().ok()),
+        ua,
+        method,
+        path,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        action,
+        denial,
+        sensitive,
+        place: None,
+        network: None,
+        device: None,
+    })
+}
+
+impl Detector {
+    pub fn new(config: Config, enrich: EnrichConfig) -> Self {
+        Detector {
+            config,
+            enrich,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The GeoIP databases in use (for the "IP geolocation by ..." attribution).
+    pub fn geoip_paths(&self) -> (Option<&PathBuf>, Option<&PathBuf>) {
+        (self.enrich.city_db.as_ref(), self.enrich.asn_db.as_ref())
+    }
+
+    /// Feeds the engine what sync stored since the last pass and stores the findings it changed.
+    pub async fn run(&self, store: &Store, profile: &str) -> Result<DetectReport, Error> {
+        let started = Instant::now();
+        let mut live = self.live.lock().await;
+        let replayed = !live.contains_key(profile);
+        if replayed {
+            let suppressions = suppressions(store, profile).await?;
+            let engine = Engine::with_suppressions(self.config.clone(), suppressions);
+            let enricher = Enricher::open(&self.enrich)?;
+            live.insert(
+                profile.to_string(),
+                Live {
+                    engine,
+                    enricher,
+                    cursor: None,
+                },
+            );
+        }
+        let Some(state) = live.get_mut(profile) else {
+            return Ok(DetectReport::default());
+        };
+        let mut report = DetectReport {
+            profile: profile.to_string(),
+            replayed,
+            ..Default::default()
+        };
+        let mut touched: HashSet<usize> = HashSet::new();
+        loop {
+            let (after_ms, after_id) = state.cursor.clone().unwrap_or((i64::MIN, String::new()));
+            let rows: Vec<ActivityRow> = sqlx::query_as(
+                "SELECT event_id, at_ms, user_id, session_id, jti, ip, user_agent, method, path, status,
+                        denial_reason, sensitive
+                 FROM activity WHERE profile = ?1 AND (at_ms > ?2 OR (at_ms = ?2 AND event_id > ?3))
+                 ORDER BY at_ms, event_id LIMIT ?4",
+            )
+            .bind(profile)
+            .bind(after_ms)
+            .bind(&after_id)
+            .bind(PAGE)
+            .fetch_all(store.pool())
+            .await?;
+            let n = rows.len();
+            for row in rows {
+                state.cursor = Some((row.1, row.0.clone()));
+                let Some(mut event) = to_event(row) else {
+                    report.unattributed += 1;
+                    continue;
+                };
+                state.enricher.enrich(&mut event);
+                report.events += 1;
+                if let Some(i) = state.engine.observe_index(&event) {
+                    touched.insert(i);
+                }
+            }
+            if (n as i64) < PAGE {
+                break;
+            }
+        }
+        let findings: Vec<Finding> = touched
+            .iter()
+            .filter_map(|&i| state.engine.finding_at(i).cloned())
+            .collect();
+        let produced: HashSet<String> = if replayed {
+            state.engine.findings().into_iter().map(|f| f.id).collect()
+        } else {
+            HashSet::new()
+        };
+        drop(live);
+        report.changed = findings.len() as u64;
+        let actionable = write_findings(store, profile, &findings, replayed.then_some(&produced)).await?;
+        if !actionable.is_empty() {
+            let mut rows = list(
+                store,
+                profile,
+                &FindingFilter {
+                    min_severity: Some(Severity::High),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            rows.retain(|r| actionable.contains(&r.id));
+            report.newly_actionable = rows;
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// Forgets the live engine of a profile: the next run replays its retained activity.
+    pub async fn reset(&self, profile: &str) {
+        self.live.lock().await.remove(profile);
+    }
+
+    /// Records an analyst's verdict on a finding (audit first, then the store).
+    pub async fn set_verdict(
+        &self,
+        log: &Log,
+        profile: &str,
+        actor: &str,
+        feedback: &Feedback,
+    ) -> Result<(), Error> {
+        let store = log.store();
+        let known: Option<(String,)> = sqlx::query_as("SELECT id FROM findings WHERE profile = ? AND id = ?")
+            .bind(profile)
+            .bind(&feedback.finding_id)
+            .fetch_optional(store.pool())
+            .await?;
+        if known.is_none() {
+            return Err(Error::UnknownFinding(
+                feedback.finding_id.clone(),
+                profile.to_string(),
+            ));
+        }
+        let verdict = verdict_str(feedback.verdict);
+        log.append(NewEntry {
+            actor: actor.to_string(),
+            action: "finding.verdict".into(),
+            profile: Some(profile.to_string()),
+            target: Some(feedback.finding_id.clone()),
+            detail: serde_json::json!({ "verdict": verdict, "note": feedback.note }),
+        })
+        .await?;
+        sqlx::query(
+            "INSERT INTO feedback (profile, finding_id, verdict, note, actor, at_ms) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (profile, finding_id) DO UPDATE SET verdict = excluded.verdict, note = excluded.note,
+                 actor = excluded.actor, at_ms = excluded.at_ms",
+        )
+        .bind(profile)
+        .bind(&feedback.finding_id)
+        .bind(verdict)
+        .bind(&feedback.note)
+        .bind(actor)
+        .bind(now_ms())
+        .execute(store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a finding a false positive and suppresses the attribute `scope` of its strongest
+    /// evidence for that user; then replays the profile so stored findings honour it.
+    pub async fn suppress(
+        &self,
+        log: &Log,
+        profile: &str,
+        actor: &str,
+        finding_id: &str,
+        scope: ScopeKind,
+        note: Option<String>,
+    ) -> Result<Suppression, Error> {
+        let store = log.store();
+        // The engine holds findings with their typed evidence; warm it if this process has not.
+        self.run(store, profile).await?;
+        let finding = {
+            let live = self.live.lock().await;
+            live.get(profile)
+                .and_then(|l| l.engine.finding(finding_id).cloned())
+                .ok_or_else(|| Error::UnknownFinding(finding_id.to_string(), profile.to_string()))?
+        };
+        let fb = Feedback {
+            finding_id: finding_id.to_string(),
+            verdict: Verdict::FalsePositive,
+            note,
+        };
+        let suppression = feedback::suppression_from(&finding, &fb, scope)?;
+        self.set_verdict(log, profile, actor, &fb).await?;
+        let body = serde_json::to_string(&suppression)
+            .map_err(|e| Error::Corrupt(finding_id.into(), e.to_string()))?;
+        log.append(NewEntry {
+            actor: actor.to_string(),
+            action: "finding.suppress".into(),
+            profile: Some(profile.to_string()),
+            target: Some(finding_id.to_string()),
+            detail: serde_json::to_value(&suppression).unwrap_or(Value::Null),
+        })
+        .await?;
+        sqlx::query(
+            "INSERT INTO suppressions (profile, user_id, body, actor, created_at_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(profile)
+        .bind(&suppression.user)
+        .bind(body)
+        .bind(actor)
+        .bind(now_ms())
+        .execute(store.pool())
+        .await?;
+        self.reset(profile).await;
+        self.run(store, profile).await?;
+        Ok(suppression)
+    }
+}
+
+fn verdict_str(v: Verdict) -> &'static str {
+    match v {
+        Verdict::TruePositive => "true_positive",
+        Verdict::FalsePositive => "false_positive",
+    }
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Low => 0,
+        Severity::Medium => 1,
+        Severity::High => 2,
+        Severity::Critical => 3,
+    }
+}
+
+/// The profile's suppressions, oldest first.
+pub async fn suppressions(store: &Store, profile: &str) -> Result<Vec<Suppression>, Error> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, body FROM suppressions WHERE profile = ? ORDER BY id")
+            .bind(profile)
+            .fetch_all(store.pool())
+            .await?;
+    rows.into_iter()
+        .map(|(id, body)| {
+            serde_json::from_str(&body)
+                .map_err(|e| Error::Corrupt(format!("suppression {id}"), e.to_string()))
+        })
+        .collect()
+}
+
+/// Upserts findings in one transaction; returns the ids that became high or critical. With
+/// `produced` (a full replay), also removes findings the replay should have reproduced and did not.
+async fn write_findings(
+    store: &Store,
+    profile: &str,
+    findings: &[Finding],
+    produced: Option<&HashSet<String>>,
+) -> Result<Vec<String>, Error> {
+    let mut tx = store.pool().begin().await?;
+    let mut actionable = Vec::new();
+    let now = now_ms();
+    for f in findings {
+        let before: Option<(i64,)> =
+            sqlx::query_as("SELECT severity_rank FROM findings WHERE profile = ? AND id = ?")
+                .bind(profile)
+                .bind(&f.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let rank = severity_rank(f.severity);
+        if f.severity.is_actionable() && before.is_none_or(|(r,)| r < severity_rank(Severity::High)) {
+            actionable.push(f.id.clone());
+        }
+        let body = serde_json::to_string(f).map_err(|e| Error::Corrupt(f.id.clone(), e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO findings (profile, id, user_id, session_id, kind, severity, severity_rank, score,
+                                   detected_at_ms, first_seen_ms, last_seen_ms, body, updated_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (profile, id) DO UPDATE SET kind = excluded.kind, severity = excluded.severity,
+                 severity_rank = excluded.severity_rank, score = excluded.score,
+                 detected_at_ms = excluded.detected_at_ms, first_seen_ms = excluded.first_seen_ms,
+                 last_seen_ms = excluded.last_seen_ms, body = excluded.body, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(profile)
+        .bind(&f.id)
+        .bind(&f.user)
+        .bind(&f.session)
+        .bind(f.kind.as_str())
+        .bind(f.severity.as_str())
+        .bind(rank)
+        .bind(i64::from(f.score))
+        .bind(f.detected_at)
+        .bind(f.first_seen)
+        .bind(f.last_seen)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(produced) = produced {
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT min(at_ms) FROM activity WHERE profile = ?")
+            .bind(profile)
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM findings WHERE profile = ? AND last_seen_ms >= ?")
+                .bind(profile)
+                .bind(oldest.unwrap_or(i64::MAX))
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id,) in stored {
+            if !produced.contains(&id) {
+                sqlx::query("DELETE FROM findings WHERE profile = ? AND id = ?")
+                    .bind(profile)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(actionable)
+}
+
+type FindingTuple = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+);
+
+/// Stored findings, most severe first, then newest.
+pub async fn list(store: &Store, profile: &str, filter: &FindingFilter) -> Result<Vec<FindingRow>, Error> {
+    let min_rank = filter.min_severity.map(severity_rank).unwrap_or(0);
+    let limit = i64::from(filter.limit.unwrap_or(10_000).min(100_000));
+    let rows: Vec<FindingTuple> = sqlx::query_as(
+        "SELECT f.id, f.user_id, u.username, f.session_id, f.kind, f.severity, f.score, f.detected_at_ms,
+                f.last_seen_ms, f.body, fb.verdict
+         FROM findings f
+         LEFT JOIN users u ON u.profile = f.profile AND u.id = f.user_id
+         LEFT JOIN feedback fb ON fb.profile = f.profile AND fb.finding_id = f.id
+         WHERE f.profile = ?1 AND f.severity_rank >= ?2
+           AND (?3 IS NULL OR f.user_id = ?3) AND (?4 IS NULL OR f.session_id = ?4)
+           AND (?5 = 0 OR fb.verdict IS NULL OR fb.verdict <> 'false_positive')
+         ORDER BY f.severity_rank DESC, f.detected_at_ms DESC LIMIT ?6",
+    )
+    .bind(profile)
+    .bind(min_rank)
+    .bind(&filter.user_id)
+    .bind(&filter.session_id)
+    .bind(filter.hide_false_positives)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.into_iter()
+        .map(
+            |(id, user_id, username, session_id, kind, severity, score, detected, last, body, verdict)| {
+                let corrupt = |what: String| Error::Corrupt(id.clone(), what);
+                Ok(FindingRow {
+                    kind: kind.parse().map_err(corrupt)?,
+                    severity: severity.parse().map_err(corrupt)?,
+                    score: u8::try_from(score).unwrap_or(100),
+                    detected_at: DateTime::from_timestamp_millis(detected).unwrap_or_default(),
+                    last_seen: DateTime::from_timestamp_millis(last).unwrap_or_default(),
+                    verdict: match verdict.as_deref() {
+                        Some("true_positive") => Some(Verdict::TruePositive),
+                        Some("false_positive") => Some(Verdict::FalsePositive),
+                        _ => None,
+                    },
+                    finding: serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?,
+                    id,
+                    user_id,
+                    username,
+                    session_id,
+                })
+            },
+        )
+        .collect()
+}
