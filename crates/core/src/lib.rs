@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod inspect;
 pub mod paths;
+pub mod render;
 pub mod secrets;
 pub mod status;
 pub mod store;
