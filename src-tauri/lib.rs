@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod ipc_error;
+pub mod live;
 
 use std::sync::Arc;
 
@@ -13,17 +14,44 @@ pub use ipc_error::IpcError;
 
 /// Every command the UI may call, with the types the TypeScript bindings are generated from.
 pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
-    tauri_specta::Builder::<R>::new().commands(tauri_specta::collect_commands![commands::status::app_status])
+    tauri_specta::Builder::<R>::new()
+        .events(tauri_specta::collect_events![live::LiveUpdate])
+        .commands(tauri_specta::collect_commands![
+            commands::status::app_status,
+            commands::console::overview,
+            commands::console::start_demo,
+            commands::console::add_profile,
+            commands::console::test_profile,
+            commands::console::sync_now,
+            commands::views::list_users,
+            commands::views::list_sessions,
+            commands::views::sparklines,
+            commands::views::session_view,
+            commands::views::user_view,
+            commands::findings::list_findings,
+            commands::findings::set_verdict,
+            commands::findings::suppress_finding,
+            commands::actions::plan_action,
+            commands::actions::run_steps,
+            commands::actions::cancel_steps,
+            commands::actions::inspect_token,
+            commands::actions::audit_recent,
+            commands::actions::audit_verify
+        ])
 }
 
 /// Builds the app on any runtime, so tests can use `tauri::test::mock_builder()`.
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) -> tauri::Builder<R> {
     let specta = specta_builder::<R>();
+    let live_console = Arc::clone(&console);
     builder
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_window_state::Builder::default().build())
         .manage(console)
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             specta.mount_events(app);
+            live::spawn(app.handle().clone(), live_console);
             Ok(())
         })
 }
@@ -45,7 +73,12 @@ pub fn run() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let console = match Console::open() {
-        Ok(c) => Arc::new(c),
+        Ok(c) => {
+            if std::env::args().any(|a| a == "--demo") {
+                c.request_demo_on_start();
+            }
+            Arc::new(c)
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot open the console");
             eprintln!("gatehouse: cannot start: {e}");

@@ -4,5 +4,6 @@
 
 mod util;
 
+mod demo;
 mod e2e;
 mod keyring;

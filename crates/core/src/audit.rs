@@ -229,6 +229,28 @@ pub async fn recent(store: &Store, limit: i64) -> Result<Vec<Entry>, Error> {
     Ok(rows.into_iter().map(row_to_entry).collect())
 }
 
+/// The newest `limit` entries about any of `targets` in `profile`, newest first.
+pub async fn about(
+    store: &Store,
+    profile: &str,
+    targets: &[String],
+    limit: i64,
+) -> Result<Vec<Entry>, Error> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(targets).unwrap_or_else(|_| "[]".into());
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE profile = ? AND target IN (SELECT value FROM json_each(?)) ORDER BY seq DESC LIMIT ?"
+    ))
+    .bind(profile)
+    .bind(list)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.into_iter().map(row_to_entry).collect())
+}
+
 pub async fn head(store: &Store) -> Result<Option<Head>, Error> {
     let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .fetch_optional(store.pool())

@@ -24,7 +24,40 @@ pub struct Console {
     paths: Paths,
     secrets: Arc<dyn SecretStore>,
     store: OnceCell<Store>,
-    detector: OnceCell<Detector>,
+    /// Built from the config on first use; rebuilt when the config's GeoIP paths change.
+    detector: std::sync::Mutex<Option<Arc<Detector>>>,
+    demo: tokio::sync::Mutex<Option<crate::demo::DemoBackend>>,
+    bulk_cancel: std::sync::atomic::AtomicBool,
+    /// The shell was started with `--demo`: the first overview asks the UI to start it.
+    demo_on_start: std::sync::atomic::AtomicBool,
+    /// One sync at a time (the live loop and the analyst's button share it).
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+/// What an analyst asks for, before it is expanded into steps (the dry run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    RevokeSession,
+    RevokeUserSessions,
+    RevokeToken,
+    ForcePasswordReset,
+    /// Forced reset with MFA, all sessions revoked, live tokens revoked (per user).
+    Contain,
+}
+
+/// What the shell shows before anything else: profiles, data age, GeoIP attribution.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub profiles: Vec<crate::config::ProfileView>,
+    pub active_profile: Option<String>,
+    pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+    /// "IP geolocation by DB-IP" (or MaxMind's) when places come from that database.
+    pub geoip_attribution: Option<String>,
+    pub demo: Option<crate::demo::DemoInfo>,
+    /// Start the demo now (the app was launched with `--demo`); true once.
+    pub start_demo: bool,
 }
 
 impl Console {
@@ -42,7 +75,11 @@ impl Console {
             paths,
             secrets,
             store: OnceCell::new(),
-            detector: OnceCell::new(),
+            detector: std::sync::Mutex::new(None),
+            demo: tokio::sync::Mutex::new(None),
+            bulk_cancel: std::sync::atomic::AtomicBool::new(false),
+            demo_on_start: std::sync::atomic::AtomicBool::new(false),
+            sync_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -76,6 +113,11 @@ impl Console {
     pub async fn store(&self) -> Result<&Store, Error> {
         let path = self.paths.data_dir.join("gatehouse.db");
         Ok(self.store.get_or_try_init(|| Store::open(&path)).await?)
+    }
+
+    /// The newest audit entries, newest first.
+    pub async fn audit_recent(&self, limit: i64) -> Result<Vec<crate::audit::Entry>, Error> {
+        Ok(crate::audit::recent(self.store().await?, limit).await?)
     }
 
     pub async fn audit_log(&self) -> Result<Log, Error> {
@@ -168,9 +210,13 @@ impl Console {
 
     /// The store-backed detector, configured on first use: GeoIP databases from
     /// `GATEHOUSE_GEOIP` / `GATEHOUSE_ASN`, else from the config file.
-    pub fn detector(&self) -> Result<&Detector, Error> {
-        if let Some(d) = self.detector.get() {
-            return Ok(d);
+    pub fn detector(&self) -> Result<Arc<Detector>, Error> {
+        let mut slot = self
+            .detector
+            .lock()
+            .map_err(|_| Error::Internal("detector lock poisoned".into()))?;
+        if let Some(d) = slot.as_ref() {
+            return Ok(Arc::clone(d));
         }
         let config = self.config()?;
         let env_path = |k: &str| {
@@ -182,12 +228,16 @@ impl Console {
             city_db: env_path("GATEHOUSE_GEOIP").or(config.geoip_city),
             asn_db: env_path("GATEHOUSE_ASN").or(config.geoip_asn),
         };
-        let _ = self
-            .detector
-            .set(Detector::new(crate::detect::Config::default(), enrich));
-        self.detector
-            .get()
-            .ok_or_else(|| Error::Internal("detector not initialised".into()))
+        let d = Arc::new(Detector::new(crate::detect::Config::default(), enrich));
+        *slot = Some(Arc::clone(&d));
+        Ok(d)
+    }
+
+    /// Drops the detector so the next use rebuilds it from the current config (and replays).
+    fn reload_detector(&self) {
+        if let Ok(mut slot) = self.detector.lock() {
+            *slot = None;
+        }
     }
 
     /// Feeds the detector what sync stored since its last pass (the whole retained activity on
@@ -204,9 +254,171 @@ impl Console {
         profile: Option<&str>,
         progress: sync::Progress<'_>,
     ) -> Result<(SyncReport, DetectReport), Error> {
+        let _one_at_a_time = self.sync_lock.lock().await;
         let report = self.sync(profile, progress).await?;
         let detected = self.detect(Some(&report.profile)).await?;
         Ok((report, detected))
+    }
+
+    pub async fn overview(&self) -> Result<Overview, Error> {
+        let config = self.config()?;
+        let active = config.resolve(None).ok().map(|p| p.name.clone());
+        let last_sync = match &active {
+            Some(p) => sync::data_age(self.store().await?, p).await?.last_sync,
+            None => None,
+        };
+        let detector = self.detector()?;
+        if detector.geoip_paths().0.is_some() {
+            // Opening the database is what reads its metadata for the attribution.
+            detector.enricher().await?;
+        }
+        Ok(Overview {
+            profiles: config.views(),
+            active_profile: active,
+            last_sync,
+            geoip_attribution: detector.geoip_attribution(),
+            demo: self.demo.lock().await.as_ref().map(|d| d.info.clone()),
+            start_demo: self
+                .demo_on_start
+                .swap(false, std::sync::atomic::Ordering::SeqCst),
+        })
+    }
+
+    pub fn request_demo_on_start(&self) {
+        self.demo_on_start
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether any profile is configured (the live loop waits until one is).
+    pub fn has_profile(&self) -> bool {
+        self.config().is_ok_and(|c| c.resolve(None).is_ok())
+    }
+
+    /// Starts the embedded demo (authd + simulator on loopback), makes `demo` the default
+    /// profile with a fresh secret in the keyring, and runs a first sync with detection.
+    pub async fn start_demo(&self, days: u32) -> Result<(SyncReport, DetectReport), Error> {
+        let authd = crate::demo::find_authd()?;
+        let geoip = crate::demo::find_geoip()?;
+        self.start_demo_with(&authd, &geoip, days).await
+    }
+
+    /// [`Self::start_demo`] with explicit paths to `gatehouse-authd` and the city database.
+    pub async fn start_demo_with(
+        &self,
+        authd: &std::path::Path,
+        geoip: &std::path::Path,
+        days: u32,
+    ) -> Result<(SyncReport, DetectReport), Error> {
+        use crate::demo;
+        let backend = demo::start(authd, geoip, &self.paths.data_dir.join("demo"), days.clamp(1, 14)).await?;
+        let mut config = self.config()?;
+        if config.get(demo::PROFILE).is_ok() {
+            self.remove_profile(demo::PROFILE)?;
+            config = self.config()?;
+        }
+        let raw = RawProfile {
+            kind: "authd".into(),
+            base_url: backend.info.url.clone(),
+            client_id: demo::CLIENT_ID.into(),
+            allow_insecure_http: false,
+            ca_file: None,
+            timeout_secs: None,
+            realm: None,
+        };
+        let profile = Profile::validate(demo::PROFILE, raw)?;
+        self.secrets.put(&profile.secret_name()?, &backend.secret)?;
+        config.add(profile)?;
+        config.default_profile = Some(demo::PROFILE.into());
+        if config.geoip_city.is_none() {
+            config.geoip_city = Some(geoip.to_path_buf());
+        }
+        config.save()?;
+        self.store().await?.forget_profile(demo::PROFILE).await?;
+        self.reload_detector();
+        *self.demo.lock().await = Some(backend);
+        self.sync_and_detect(Some(demo::PROFILE), &|_, _| {}).await
+    }
+
+    pub async fn sessions_page(
+        &self,
+        profile: Option<&str>,
+        query: &crate::views::SessionQuery,
+    ) -> Result<crate::views::SessionPage, Error> {
+        let profile = self.profile(profile)?;
+        Ok(crate::views::sessions(self.store().await?, &profile.name, query).await?)
+    }
+
+    pub async fn users_page(
+        &self,
+        profile: Option<&str>,
+        query: &crate::views::UserQuery,
+    ) -> Result<crate::views::UserPage, Error> {
+        let profile = self.profile(profile)?;
+        Ok(crate::views::users(self.store().await?, &profile.name, query).await?)
+    }
+
+    /// Sparkline SVGs (requests per 30 minutes over the last 24 h of the profile's activity).
+    pub async fn sparklines(
+        &self,
+        profile: Option<&str>,
+        session_ids: &[String],
+        theme: crate::render::Theme,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let profile = self.profile(profile)?;
+        let store = self.store().await?;
+        let end: Option<i64> = sqlx::query_scalar("SELECT max(at_ms) FROM activity WHERE profile = ?")
+            .bind(&profile.name)
+            .fetch_one(store.pool())
+            .await
+            .map_err(crate::store::Error::from)?;
+        let end = end.unwrap_or_else(crate::store::now_ms) + 1;
+        let counts =
+            crate::views::sparklines(store, &profile.name, session_ids, end, 48, 30 * 60_000).await?;
+        let size = crate::render::Size {
+            width: 96,
+            height: 20,
+        };
+        Ok(session_ids
+            .iter()
+            .map(|id| {
+                let c = counts.get(id).cloned().unwrap_or_default();
+                (id.clone(), crate::render::sparkline_svg(&c, size, theme))
+            })
+            .collect())
+    }
+
+    pub async fn session_view(
+        &self,
+        profile: Option<&str>,
+        session_id: &str,
+        theme: crate::render::Theme,
+    ) -> Result<crate::views::SessionView, Error> {
+        let profile = self.profile(profile)?;
+        let detector = self.detector()?;
+        let mut enricher = detector.enricher().await?;
+        let attribution = detector.geoip_attribution();
+        Ok(crate::views::session_view(
+            self.store().await?,
+            &profile.name,
+            session_id,
+            &mut enricher,
+            theme,
+            attribution,
+        )
+        .await?)
+    }
+
+    pub async fn user_view(
+        &self,
+        profile: Option<&str>,
+        user_id: &str,
+        theme: crate::render::Theme,
+    ) -> Result<crate::views::UserView, Error> {
+        let profile = self.profile(profile)?;
+        let detector = self.detector()?;
+        detector.enricher().await?;
+        let attribution = detector.geoip_attribution();
+        Ok(crate::views::user_view(self.store().await?, &profile.name, user_id, theme, attribution).await?)
     }
 
     pub async fn findings(
@@ -256,6 +468,48 @@ impl Console {
             backend,
             actor: actor(),
         })
+    }
+
+    /// The exact steps `intent` on `targets` would run, in order (the dry run; nothing changes).
+    pub async fn plan(
+        &self,
+        profile: Option<&str>,
+        intent: Intent,
+        targets: &[String],
+    ) -> Result<Vec<crate::actions::Step>, Error> {
+        use crate::actions::{ActionKind, step};
+        let actions = self.actions(profile).await?;
+        let mut steps = Vec::new();
+        for t in targets {
+            match intent {
+                Intent::Contain => steps.extend(actions.plan_contain(t).await?),
+                Intent::RevokeSession => steps.push(step(ActionKind::RevokeSession, t)),
+                Intent::RevokeUserSessions => steps.push(step(ActionKind::RevokeUserSessions, t)),
+                Intent::RevokeToken => steps.push(step(ActionKind::RevokeToken, &crate::inspect::jti_of(t)?)),
+                Intent::ForcePasswordReset => steps.push(step(ActionKind::ForcePasswordReset, t)),
+            }
+        }
+        Ok(steps)
+    }
+
+    /// Runs planned steps (intent and outcome audited, each verified), `concurrency` at a time,
+    /// reporting progress; [`Self::cancel_steps`] stops starting new ones.
+    pub async fn run_steps(
+        &self,
+        profile: Option<&str>,
+        steps: Vec<crate::actions::Step>,
+        concurrency: usize,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> Result<Vec<crate::actions::ItemResult>, Error> {
+        let actions = self.actions(profile).await?;
+        self.bulk_cancel.store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(actions
+            .bulk(steps, concurrency, &self.bulk_cancel, progress)
+            .await)
+    }
+
+    pub fn cancel_steps(&self) {
+        self.bulk_cancel.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub async fn inspect(

@@ -45,6 +45,10 @@ pub enum Error {
     Inspect(#[from] crate::inspect::Error),
     #[error(transparent)]
     Triage(#[from] crate::triage::Error),
+    #[error(transparent)]
+    Views(#[from] crate::views::Error),
+    #[error(transparent)]
+    Demo(#[from] crate::demo::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -61,6 +65,8 @@ impl Error {
             Error::Actions(e) => e.kind(),
             Error::Inspect(e) => e.kind(),
             Error::Triage(e) => e.kind(),
+            Error::Views(e) => e.kind(),
+            Error::Demo(e) => e.kind(),
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -58,6 +58,23 @@ pub struct Inspection {
 pub enum Error {
     #[error("not a well-formed JWT ({reason}): {detail}")]
     Malformed { reason: &'static str, detail: String },
+    #[error("the token has no jti claim, so it cannot be revoked on its own; revoke its session")]
+    NoJti,
+}
+
+/// A pasted JWT is reduced to its jti (decoded without trusting it); anything else is a jti.
+pub fn jti_of(arg: &str) -> Result<String, Error> {
+    let arg = arg.trim();
+    if arg.matches('.').count() == 2 {
+        let (decoded, _) = decode(arg, chrono::Utc::now().timestamp())?;
+        return decoded
+            .claims
+            .get("jti")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or(Error::NoJti);
+    }
+    Ok(arg.to_string())
 }
 
 impl Error {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backend;
 pub mod config;
 pub mod console;
+pub mod demo;
 pub mod detect;
 pub mod enrich;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod triage;
+pub mod views;
 
 pub use console::Console;
 pub use error::{Error, ErrorKind};

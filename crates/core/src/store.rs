@@ -68,6 +68,29 @@ impl Store {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// Drops everything synced or derived for a profile (not its actions and never the audit
+    /// log): used when the profile now points at a different backend, like a new demo.
+    pub async fn forget_profile(&self, profile: &str) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        for table in [
+            "users",
+            "sessions",
+            "activity",
+            "sync_state",
+            "findings",
+            "feedback",
+            "suppressions",
+            "session_facts",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE profile = ?"))
+                .bind(profile)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 pub fn now_ms() -> i64 {

@@ -117,6 +117,63 @@ pub struct FindingFilter {
     pub limit: Option<u32>,
 }
 
+/// Per-session facts gathered while feeding the engine (see the `session_facts` table).
+#[derive(Debug, Clone, Default)]
+struct Facts {
+    user_id: String,
+    first_at: i64,
+    last_at: i64,
+    events: i64,
+    denied: i64,
+    last_ip: Option<String>,
+    city: Option<String>,
+    country: Option<String>,
+    coords: Option<(f64, f64)>,
+    accuracy_km: Option<f64>,
+    asn: Option<u32>,
+    org: Option<String>,
+    network_class: Option<&'static str>,
+    device: Option<String>,
+    /// Distinct (city, country) seen, capped.
+    places: Vec<(Option<String>, Option<String>)>,
+}
+
+impl Facts {
+    fn add(&mut self, e: &Event) {
+        if self.events == 0 {
+            self.first_at = e.ts_ms;
+            self.user_id = e.user.clone();
+        }
+        self.events += 1;
+        self.first_at = self.first_at.min(e.ts_ms);
+        self.last_at = self.last_at.max(e.ts_ms);
+        if matches!(e.status, Some(401 | 403)) || e.denial.is_some() {
+            self.denied += 1;
+        }
+        if let Some(ip) = e.ip {
+            self.last_ip = Some(ip.to_string());
+        }
+        if let Some(p) = &e.place {
+            self.city = p.city.clone();
+            self.country = p.country.clone();
+            self.coords = p.coords;
+            self.accuracy_km = p.accuracy_km.map(f64::from);
+            let key = (p.city.clone(), p.country.clone());
+            if self.places.len() < 16 && !self.places.contains(&key) {
+                self.places.push(key);
+            }
+        }
+        if let Some(n) = &e.network {
+            self.asn = n.asn;
+            self.org = n.org.clone();
+            self.network_class = Some(n.class.label());
+        }
+        if let Some(d) = &e.device {
+            self.device = Some(d.label());
+        }
+    }
+}
+
 /// Rows read per query while feeding the engine.
 const PAGE: i64 = 20_000;
 
@@ -131,6 +188,8 @@ struct Live {
 pub struct Detector {
     config: Config,
     enrich: EnrichConfig,
+    /// The opened GeoIP databases, shared by every clone (clones only add their own caches).
+    base: tokio::sync::OnceCell<Enricher>,
     live: Mutex<HashMap<String, Live>>,
 }
 
@@ -176,7 +235,41 @@ impl Detector {
         Detector {
             config,
             enrich,
+            base: tokio::sync::OnceCell::new(),
             live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An enricher over the configured GeoIP databases (opened once, off the async threads).
+    pub async fn enricher(&self) -> Result<Enricher, Error> {
+        let base = self
+            .base
+            .get_or_try_init(|| async {
+                let config = self.enrich.clone();
+                tokio::task::spawn_blocking(move || Enricher::open(&config))
+                    .await
+                    .map_err(|e| Error::Corrupt("GeoIP loader".into(), e.to_string()))?
+                    .map_err(Error::from)
+            })
+            .await?;
+        Ok(base.clone())
+    }
+
+    /// "IP geolocation by DB-IP" when the city database is DB-IP's (its licence asks for it).
+    pub fn geoip_attribution(&self) -> Option<String> {
+        let path = self.enrich.city_db.as_ref()?;
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        let db_type = self
+            .base
+            .get()
+            .and_then(|e| e.city_database_type())
+            .unwrap_or_default();
+        if name.contains("dbip") || name.contains("db-ip") || db_type.to_ascii_lowercase().contains("dbip") {
+            Some("IP geolocation by DB-IP".into())
+        } else if db_type.contains("GeoLite") || name.contains("geolite") {
+            Some("This product includes GeoLite2 data created by MaxMind".into())
+        } else {
+            None
         }
     }
 
@@ -193,7 +286,7 @@ impl Detector {
         if replayed {
             let suppressions = suppressions(store, profile).await?;
             let engine = Engine::with_suppressions(self.config.clone(), suppressions);
-            let enricher = Enricher::open(&self.enrich)?;
+            let enricher = self.enricher().await?;
             live.insert(
                 profile.to_string(),
                 Live {
@@ -212,6 +305,7 @@ impl Detector {
             ..Default::default()
         };
         let mut touched: HashSet<usize> = HashSet::new();
+        let mut facts: HashMap<String, Facts> = HashMap::new();
         loop {
             let (after_ms, after_id) = state.cursor.clone().unwrap_or((i64::MIN, String::new()));
             let rows: Vec<ActivityRow> = sqlx::query_as(
@@ -235,6 +329,9 @@ impl Detector {
                 };
                 state.enricher.enrich(&mut event);
                 report.events += 1;
+                if let Some(sid) = event.session.clone() {
+                    facts.entry(sid).or_default().add(&event);
+                }
                 if let Some(i) = state.engine.observe_index(&event) {
                     touched.insert(i);
                 }
@@ -254,6 +351,7 @@ impl Detector {
         };
         drop(live);
         report.changed = findings.len() as u64;
+        write_facts(store, profile, &facts, replayed).await?;
         let actionable = write_findings(store, profile, &findings, replayed.then_some(&produced)).await?;
         if !actionable.is_empty() {
             let mut rows = list(
@@ -404,6 +502,64 @@ pub async fn suppressions(store: &Store, profile: &str) -> Result<Vec<Suppressio
                 .map_err(|e| Error::Corrupt(format!("suppression {id}"), e.to_string()))
         })
         .collect()
+}
+
+/// Merges this pass's per-session facts into the table (counts add up; the latest place wins).
+/// After a replay, the pass saw every retained event of each session: its facts replace the row.
+async fn write_facts(
+    store: &Store,
+    profile: &str,
+    facts: &HashMap<String, Facts>,
+    replace: bool,
+) -> Result<(), Error> {
+    let mut tx = store.pool().begin().await?;
+    for (sid, f) in facts {
+        if replace {
+            sqlx::query("DELETE FROM session_facts WHERE profile = ? AND session_id = ?")
+                .bind(profile)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (lat, lon) = f.coords.map_or((None, None), |(a, o)| (Some(a), Some(o)));
+        sqlx::query(
+            "INSERT INTO session_facts (profile, session_id, user_id, first_at_ms, last_at_ms, events, denied, last_ip,
+                                        city, country, lat, lon, accuracy_km, asn, org, network_class, device, places)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (profile, session_id) DO UPDATE SET
+                 first_at_ms = min(first_at_ms, excluded.first_at_ms),
+                 last_at_ms = max(last_at_ms, excluded.last_at_ms),
+                 events = events + excluded.events, denied = denied + excluded.denied,
+                 last_ip = coalesce(excluded.last_ip, last_ip), city = coalesce(excluded.city, city),
+                 country = coalesce(excluded.country, country), lat = coalesce(excluded.lat, lat),
+                 lon = coalesce(excluded.lon, lon), accuracy_km = coalesce(excluded.accuracy_km, accuracy_km),
+                 asn = coalesce(excluded.asn, asn), org = coalesce(excluded.org, org),
+                 network_class = coalesce(excluded.network_class, network_class),
+                 device = coalesce(excluded.device, device), places = max(places, excluded.places)",
+        )
+        .bind(profile)
+        .bind(sid)
+        .bind(&f.user_id)
+        .bind(f.first_at)
+        .bind(f.last_at)
+        .bind(f.events)
+        .bind(f.denied)
+        .bind(&f.last_ip)
+        .bind(&f.city)
+        .bind(&f.country)
+        .bind(lat)
+        .bind(lon)
+        .bind(f.accuracy_km)
+        .bind(f.asn.map(i64::from))
+        .bind(&f.org)
+        .bind(f.network_class)
+        .bind(&f.device)
+        .bind(f.places.len().max(1) as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Upserts findings in one transaction; returns the ids that became high or critical. With

@@ -16,12 +16,188 @@ async appStatus() : Promise<Result<AppStatus, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Profiles, last sync, GeoIP attribution, whether the demo runs.
+ */
+async overview() : Promise<Result<Overview, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("overview") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Starts authd's simulator on loopback, adds the `demo` profile, syncs and detects.
+ */
+async startDemo() : Promise<Result<SyncOutcome, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("start_demo") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async addProfile(form: ProfileForm) : Promise<Result<ProfileView, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("add_profile", { form }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Reachability, authentication and what the credential may do.
+ */
+async testProfile(profile: string | null) : Promise<Result<ConnectionCheck, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_profile", { profile }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async syncNow(profile: string | null) : Promise<Result<SyncOutcome, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sync_now", { profile }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async listUsers(query: UserQuery) : Promise<Result<UserPage, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_users", { query }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async listSessions(query: SessionQuery) : Promise<Result<SessionPage, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_sessions", { query }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async sparklines(sessionIds: string[], theme: Theme) : Promise<Result<Sparkline[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sparklines", { sessionIds, theme }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async sessionView(sessionId: string, theme: Theme) : Promise<Result<SessionView, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("session_view", { sessionId, theme }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async userView(userId: string, theme: Theme) : Promise<Result<UserView, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("user_view", { userId, theme }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async listFindings(filter: FindingFilter) : Promise<Result<FindingRow[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_findings", { filter }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Marks a finding a true or false positive (audited).
+ */
+async setVerdict(feedback: Feedback) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_verdict", { feedback }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * False positive + suppression of the place, network or client that made it fire (audited).
+ */
+async suppressFinding(findingId: string, scope: ScopeKind, note: string | null) : Promise<Result<Suppression, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("suppress_finding", { findingId, scope, note }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Exactly what would happen, step by step; nothing changes.
+ */
+async planAction(intent: Intent, targets: string[]) : Promise<Result<Step[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("plan_action", { intent, targets }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Runs the confirmed steps (each audited and verified), reporting progress on `on_progress`.
+ */
+async runSteps(steps: Step[], onProgress: TAURI_CHANNEL<Progress>) : Promise<Result<ItemResult[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("run_steps", { steps, onProgress }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops starting new steps of the running batch (started ones finish and are reported).
+ */
+async cancelSteps() : Promise<void> {
+    await TAURI_INVOKE("cancel_steps");
+},
+async inspectToken(token: string) : Promise<Result<Inspection, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("inspect_token", { token }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async auditRecent(limit: number) : Promise<Result<Entry[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("audit_recent", { limit }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async auditVerify() : Promise<Result<Verification, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("audit_verify") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
 /** user-defined events **/
 
 
+export const events = __makeEvents__<{
+liveUpdate: LiveUpdate
+}>({
+liveUpdate: "live-update"
+})
 
 /** user-defined constants **/
 
@@ -29,7 +205,111 @@ async appStatus() : Promise<Result<AppStatus, IpcError>> {
 
 /** user-defined types **/
 
+export type ActionKind = "revoke_session" | "revoke_user_sessions" | "revoke_token" | "force_password_reset"
+export type ActionReport = { id: string; kind: ActionKind; target: string; 
+/**
+ * The backend said the target was already in the requested state.
+ */
+alreadyDone: boolean; 
+/**
+ * A pending action from an earlier, interrupted run was resumed.
+ */
+resumed: boolean; sessionsRevoked: string[]; verified: boolean; checks: Check[]; residual: Residual }
 export type AppStatus = { version: string; dataDir: string; configDir: string; keyring: KeyringHealth }
+export type BackendKind = "authd" | "keycloak" | "okta" | "auth0" | "kratos"
+export type BaselinePlace = { place: string; events: number; sessions: number }
+/**
+ * What a backend can do. The UI and the CLI offer only what is declared here.
+ */
+export type Capabilities = { listSessionsTenantWide: boolean; listSessionsPerUser: boolean; activity: boolean; revokeSession: boolean; revokeUserSessions: boolean; revokeToken: boolean; forceResetWithMfa: boolean; suspendUser: boolean; 
+/**
+ * Whether the provider refuses already-issued access tokens after a revocation. When false,
+ * a stolen access token stays usable until its `exp`.
+ */
+enforcesAccessTokenRevocation: boolean; 
+/**
+ * The provider's access-token lifetime, when known (bounds the residual exposure).
+ */
+accessTokenLifetimeSecs: number | null }
+export type Check = { what: string; ok: boolean }
+/**
+ * The result of `profile test`.
+ */
+export type ConnectionCheck = { reachable: boolean; authenticated: boolean; 
+/**
+ * Each permission we probed, with whether the credential has it.
+ */
+permissions: ([string, boolean])[]; capabilities: Capabilities }
+/**
+ * What the welcome screen shows once the demo runs.
+ */
+export type DemoInfo = { url: string; geoip: string; attribution: string }
+/**
+ * What one detection pass did.
+ */
+export type DetectReport = { profile: string; 
+/**
+ * Events fed to the engine in this pass.
+ */
+events: number; 
+/**
+ * Events skipped because they name no user.
+ */
+unattributed: number; 
+/**
+ * Whether this pass replayed the profile's whole retained activity.
+ */
+replayed: boolean; 
+/**
+ * Findings created or changed in this pass.
+ */
+changed: number; 
+/**
+ * Findings that became high or critical in this pass ("likely stolen, act now").
+ */
+newlyActionable: FindingRow[]; durationMs: number }
+/**
+ * A parsed User-Agent.
+ */
+export type Device = { raw: string; 
+/**
+ * Browser or tool family (`Chrome`, `Firefox`, `Mobile Safari`, `curl`, `python-requests`).
+ */
+family: string; 
+/**
+ * Major version, when known.
+ */
+major: string | null; 
+/**
+ * OS family (`Windows`, `Mac OS X`, `iOS`, `Android`, `Linux`, `Other`).
+ */
+os: string; 
+/**
+ * `desktop`, `mobile` or `other`.
+ */
+form: string; class: DeviceClass }
+export type DeviceClass = 
+/**
+ * An interactive browser (desktop or mobile) or a native app that says who it is.
+ */
+"browser" | 
+/**
+ * A scripted HTTP client or library (curl, python-requests, Go-http-client, okhttp ...).
+ */
+"tool" | 
+/**
+ * A headless or automated browser (HeadlessChrome, PhantomJS, Playwright ...).
+ */
+"headless" | 
+/**
+ * A crawler that announces itself.
+ */
+"bot" | 
+/**
+ * Nothing recognisable.
+ */
+"unknown"
+export type Entry = { seq: number; at: string; actor: string; action: string; profile: string | null; target: string | null; detail: JsonValue; prevHash: string; hash: string }
 /**
  * The closed set of error kinds that cross the IPC boundary and map to CLI exit codes.
  */
@@ -58,7 +338,132 @@ export type ErrorKind =
  * A bug or an unexpected local failure; details are in the log.
  */
 "Internal"
+/**
+ * One signal with the facts behind it.
+ */
+export type Evidence = { kind: Kind; 
+/**
+ * When the signal fired (the time of the event that triggered it).
+ */
+at: string; 
+/**
+ * 0..100.
+ */
+score: number; 
+/**
+ * A sentence with every number needed to check it.
+ */
+explanation: string; 
+/**
+ * The event that triggered the signal.
+ */
+event: Side; 
+/**
+ * The event it was compared with (the previous place, the session's first device...).
+ */
+previous: Side | null; 
+/**
+ * The numbers in the explanation, by name (`distance_km`, `speed_kmh`, `threshold`...).
+ */
+facts: Partial<{ [key in string]: number }> }
+/**
+ * An analyst's verdict on one finding.
+ */
+export type Feedback = { finding_id: string; verdict: Verdict; note: string | null }
+/**
+ * One incident: everything suspicious about one session (or, without a session id, one user).
+ * 
+ * The JSON shape is the `gatehouse analyze --json` contract: `id`, `kind`, `severity`, `score`,
+ * `user`, `session`, `detected_at`, `first_seen`, `last_seen`, `explanation`, `evidence`.
+ */
+export type Finding = { 
+/**
+ * Stable across runs: derived from the user and the session.
+ */
+id: string; 
+/**
+ * The kind of the strongest signal.
+ */
+kind: Kind; severity: Severity; 
+/**
+ * 0..100.
+ */
+score: number; 
+/**
+ * As in the input.
+ */
+user: string; 
+/**
+ * As in the input (the token id when the source had no session id); `null` without either.
+ */
+session: string | null; 
+/**
+ * The time of the event at which the finding first fired (in live mode: when it appeared).
+ */
+detected_at: string; 
+/**
+ * The session's first event.
+ */
+first_seen: string; 
+/**
+ * The session's latest event.
+ */
+last_seen: string; explanation: string; 
+/**
+ * Strongest first; at most `findings.max_evidence_per_kind` per kind.
+ */
+evidence: Evidence[] }
+/**
+ * The strongest open finding of a session or user.
+ */
+export type FindingBrief = { id: string; kind: string; severity: Severity; score: number }
+/**
+ * Which findings to list.
+ */
+export type FindingFilter = { minSeverity: Severity | null; userId: string | null; sessionId: string | null; 
+/**
+ * Leave out findings marked false positive.
+ */
+hideFalsePositives?: boolean; limit: number | null }
+/**
+ * A stored finding as lists show it.
+ */
+export type FindingRow = { id: string; userId: string; 
+/**
+ * From the synced users, when known.
+ */
+username: string | null; sessionId: string | null; kind: Kind; severity: Severity; score: number; detectedAt: string; lastSeen: string; verdict: Verdict | null; 
+/**
+ * The whole finding with its explanation and evidence (the `analyze --json` shape).
+ */
+finding: Finding }
+export type Inspection = { header: JsonValue; claims: JsonValue; signature: Signature; lints: LintView[]; jti: string | null; subject: string | null; sessionId: string | null; expiresAt: string | null; 
+/**
+ * Whether the backend refuses this token now (None: it cannot tell).
+ */
+revoked: boolean | null; 
+/**
+ * Until when the token could still be used: `exp` unless it is revoked or expired.
+ */
+usableUntil: string | null; knownSession: boolean }
+/**
+ * What an analyst asks for, before it is expanded into steps (the dry run).
+ */
+export type Intent = "revoke_session" | "revoke_user_sessions" | "revoke_token" | "force_password_reset" | 
+/**
+ * Forced reset with MFA, all sessions revoked, live tokens revoked (per user).
+ */
+"contain"
 export type IpcError = { kind: ErrorKind; message: string }
+/**
+ * One item of a bulk run.
+ */
+export type ItemResult = { status: "done"; step: Step; report: ActionReport } | { status: "failed"; step: Step; error: string } | 
+/**
+ * Not attempted because the run was cancelled.
+ */
+{ status: "skipped"; step: Step }
+export type JsonValue = null | boolean | number | string | JsonValue[] | Partial<{ [key in string]: JsonValue }>
 /**
  * What the status screen shows about the keyring.
  */
@@ -72,9 +477,218 @@ backend: string; namespace: Namespace; reachable: boolean;
  */
 detail: string | null }
 /**
+ * What a signal is about. Serialized in `snake_case`.
+ */
+export type Kind = "impossible_travel" | "concurrent_use" | "device_change" | "rate_spike" | "new_country" | "new_asn" | "revoked_token_use" | "sensitive_new_location"
+export type LintView = { code: string; severity: string; message: string }
+/**
+ * The result of one background sync.
+ */
+export type LiveUpdate = { at: string; outcome: SyncOutcome | null; error: IpcError | null; 
+/**
+ * When the next background sync runs.
+ */
+nextInSecs: number }
+/**
  * Which set of keyring entries this build uses.
  */
 export type Namespace = "dev" | "test" | "release"
+export type NetClass = 
+/**
+ * An ordinary access network, or unknown.
+ */
+"isp" | "mobile" | "hosting" | 
+/**
+ * VPN, proxy or Tor.
+ */
+"anonymizer"
+/**
+ * The network a client was on.
+ */
+export type Network = { asn: number | null; org: string | null; class: NetClass }
+/**
+ * What the shell shows before anything else: profiles, data age, GeoIP attribution.
+ */
+export type Overview = { profiles: ProfileView[]; activeProfile: string | null; lastSync: string | null; 
+/**
+ * "IP geolocation by DB-IP" (or MaxMind's) when places come from that database.
+ */
+geoipAttribution: string | null; demo: DemoInfo | null; 
+/**
+ * Start the demo now (the app was launched with `--demo`); true once.
+ */
+startDemo: boolean }
+/**
+ * A client's location.
+ */
+export type Place = { 
+/**
+ * Latitude and longitude in degrees.
+ */
+coords: [number, number] | null; 
+/**
+ * Radius in km within which the client is (GeoIP's `accuracy_radius`); `None` when the
+ * source does not say.
+ */
+accuracy_km: number | null; city: string | null; 
+/**
+ * ISO 3166 alpha-2 from GeoIP; vendor sources may give a name.
+ */
+country: string | null; source: PlaceSource }
+export type PlaceSource = 
+/**
+ * Given in the imported record.
+ */
+"input" | "geoip"
+export type Problem = 
+/**
+ * The entry's content does not match its hash: it was edited.
+ */
+{ kind: "edited"; seq: number } | 
+/**
+ * The entry does not point at the one before it: entries were deleted, inserted or reordered.
+ */
+{ kind: "brokenLink"; seq: number; expected_prev: string } | 
+/**
+ * A gap in the sequence numbers: entries were deleted.
+ */
+{ kind: "missing"; after_seq: number; next_seq: number } | 
+/**
+ * The log ends before the anchored head: the newest entries were removed.
+ */
+{ kind: "truncated"; anchored_seq: number; last_seq: number } | 
+/**
+ * The entry at the anchored position has another hash.
+ */
+{ kind: "headMismatch"; seq: number }
+/**
+ * The "Connect to a backend" form. The secret goes straight to the OS keyring.
+ */
+export type ProfileForm = { name: string; kind: string; baseUrl: string; clientId: string; secret: string; realm: string | null }
+/**
+ * What the UI and `profile list` show of a profile (never a secret).
+ */
+export type ProfileView = { name: string; kind: BackendKind; baseUrl: string; clientId: string; isDefault: boolean }
+export type Progress = { done: number; total: number }
+export type Residual = { 
+/**
+ * Until when a stolen access token could still be accepted anywhere the backend controls
+ * (None: nowhere, the backend enforces revocation on every request).
+ */
+until: string | null; note: string }
+/**
+ * Which attribute of a finding to turn into a suppression.
+ */
+export type ScopeKind = "place" | "network" | "device"
+export type SessionPage = { total: number; offset: number; rows: SessionRow[] }
+export type SessionQuery = { userId: string | null; 
+/**
+ * Matches user name, e-mail, display name, session id, IP, city, country, device.
+ */
+search: string | null; minSeverity: Severity | null; country: string | null; activeOnly?: boolean; withFindings?: boolean; sort?: SessionSort; ascending?: boolean; offset?: number; 
+/**
+ * At most 500; default 100.
+ */
+limit: number | null }
+export type SessionRow = { id: string; userId: string; username: string | null; ip: string | null; city: string | null; country: string | null; asn: number | null; org: string | null; networkClass: string | null; device: string | null; userAgent: string | null; startedAt: string; lastSeenAt: string | null; expiresAt: string | null; active: boolean; revokedAt: string | null; events: number; denied: number; 
+/**
+ * How many distinct places the session was used from.
+ */
+places: number; topFinding: FindingBrief | null }
+export type SessionSort = "risk" | "lastSeen" | "started" | "user" | "country" | "events"
+export type SessionView = { session: SessionRow; findings: FindingRow[]; 
+/**
+ * The newest events, oldest first (at most 500).
+ */
+timeline: TimelineEvent[]; timelineTruncated: boolean; tokens: TokenSeen[]; actions: Entry[]; rateSvg: string; mapSvg: string }
+export type Severity = "low" | "medium" | "high" | "critical"
+/**
+ * One end of an observation: an event as the detector saw it.
+ */
+export type Side = { at: string; ip: string | null; place: Place | null; network: Network | null; device: Device | null }
+export type Signature = 
+/**
+ * Signed by a key the profile publishes.
+ */
+{ status: "valid"; kid: string | null } | { status: "invalid"; reason: string } | 
+/**
+ * The profile publishes no keys (or none could be fetched).
+ */
+{ status: "unchecked"; why: string }
+export type Sparkline = { sessionId: string; svg: string }
+/**
+ * One step as the dry run shows it, and as it is executed.
+ */
+export type Step = { kind: ActionKind; target: string; 
+/**
+ * What will happen, in the analyst's words.
+ */
+description: string }
+/**
+ * "For this user, do not flag signals involving this place / network / client."
+ */
+export type Suppression = { user: string; scope: SuppressionScope; 
+/**
+ * Only these kinds are suppressed; empty means all kinds.
+ */
+kinds?: Kind[]; reason: string | null; 
+/**
+ * The finding it was made from.
+ */
+from_finding: string | null }
+/**
+ * What a suppression is about.
+ */
+export type SuppressionScope = 
+/**
+ * A country (as the source or GeoIP spells it), optionally narrowed to a city.
+ */
+{ type: "place"; country: string; city: string | null } | { type: "network"; asn: number } | 
+/**
+ * A browser or tool family (`Chrome`, `curl`), optionally narrowed to an OS family.
+ */
+{ type: "device"; family: string; os: string | null }
+/**
+ * A sync and the detection pass over what it brought.
+ */
+export type SyncOutcome = { sync: SyncReport; detection: DetectReport }
+export type SyncReport = { profile: string; users: number; sessions: number; activity: number; prunedActivity: number; durationMs: number }
+export type TAURI_CHANNEL<TSend> = null
+/**
+ * The colour scheme of the host: the desktop follows the system, reports are usually light.
+ */
+export type Theme = "dark" | "light"
+/**
+ * One request in a session's timeline, with what enrichment made of it.
+ */
+export type TimelineEvent = { eventId: string; at: string; ip: string | null; place: string | null; network: string | null; device: string | null; jti: string | null; method: string | null; path: string | null; status: number | null; denialReason: string | null; sensitive: boolean }
+/**
+ * A token seen in a session's activity.
+ */
+export type TokenSeen = { jti: string; firstSeen: string; lastSeen: string; requests: number; denied: number }
+export type UserPage = { total: number; offset: number; rows: UserSummary[] }
+export type UserQuery = { search: string | null; minSeverity: Severity | null; withFindings?: boolean; activeOnly?: boolean; sort?: UserSort; ascending?: boolean; offset?: number; limit: number | null }
+export type UserSort = "risk" | "lastSeen" | "name" | "sessions"
+export type UserSummary = { id: string; username: string; displayName: string | null; email: string | null; status: string; sessions: number; activeSessions: number; lastSeenAt: string | null; 
+/**
+ * The strongest open finding's severity.
+ */
+risk: Severity | null; 
+/**
+ * Open findings (not marked false positive).
+ */
+findings: number; countries: number }
+export type UserView = { user: UserSummary; sessions: SessionRow[]; findings: FindingRow[]; 
+/**
+ * Where the user usually is: places by number of events.
+ */
+baselinePlaces: BaselinePlace[]; actions: Entry[]; rateSvg: string; mapSvg: string }
+export type Verdict = "true_positive" | "false_positive"
+export type Verification = { entries: number; ok: boolean; 
+/**
+ * Every problem found, in log order (verification does not stop at the first).
+ */
+problems: Problem[] }
 
 /** tauri-specta globals **/
 

@@ -19,15 +19,7 @@ pub enum RevokeCommand {
 
 /// A pasted JWT is reduced to its jti (decoded without trusting it); anything else is a jti.
 fn jti_of(arg: &str) -> anyhow::Result<String> {
-    if arg.matches('.').count() == 2 {
-        let (decoded, _) = gatehouse_core::inspect::decode(arg, chrono::Utc::now().timestamp())
-            .map_err(gatehouse_core::Error::from)?;
-        let jti = decoded.claims.get("jti").and_then(|v| v.as_str());
-        return jti
-            .map(str::to_string)
-            .ok_or_else(|| anyhow::anyhow!("the token has no jti claim"));
-    }
-    Ok(arg.to_string())
+    Ok(gatehouse_core::inspect::jti_of(arg).map_err(gatehouse_core::Error::from)?)
 }
 
 pub async fn run(cmd: RevokeCommand, profile: Option<&str>, json: bool) -> anyhow::Result<()> {

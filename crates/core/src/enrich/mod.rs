@@ -175,6 +175,11 @@ impl Enricher {
         self.shared.city.is_some()
     }
 
+    /// The city database's `database_type` metadata, when one is open.
+    pub fn city_database_type(&self) -> Option<String> {
+        self.shared.city.as_ref().map(|c| c.database_type().to_string())
+    }
+
     pub fn has_asn_db(&self) -> bool {
         self.shared.asn.is_some()
     }

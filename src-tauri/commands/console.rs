@@ -1,0 +1,95 @@
+//! Profiles, the embedded demo, sync.
+
+use std::sync::Arc;
+
+use gatehouse_core::Console;
+use gatehouse_core::backend::ConnectionCheck;
+use gatehouse_core::config::{ProfileView, RawProfile};
+use gatehouse_core::console::Overview;
+use gatehouse_core::secrets::Sensitive;
+use gatehouse_core::sync::SyncReport;
+use gatehouse_core::triage::DetectReport;
+use serde::{Deserialize, Serialize};
+use tauri::State;
+
+use crate::IpcError;
+
+/// A sync and the detection pass over what it brought.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncOutcome {
+    pub sync: SyncReport,
+    pub detection: DetectReport,
+}
+
+/// The "Connect to a backend" form. The secret goes straight to the OS keyring.
+#[derive(Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileForm {
+    pub name: String,
+    pub kind: String,
+    pub base_url: String,
+    pub client_id: String,
+    pub secret: String,
+    pub realm: Option<String>,
+}
+
+/// Profiles, last sync, GeoIP attribution, whether the demo runs.
+#[tauri::command]
+#[specta::specta]
+pub async fn overview(console: State<'_, Arc<Console>>) -> Result<Overview, IpcError> {
+    Ok(console.overview().await?)
+}
+
+/// Starts authd's simulator on loopback, adds the `demo` profile, syncs and detects.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_demo(console: State<'_, Arc<Console>>) -> Result<SyncOutcome, IpcError> {
+    let (sync, detection) = console.start_demo(2).await?;
+    Ok(SyncOutcome { sync, detection })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn add_profile(
+    console: State<'_, Arc<Console>>,
+    form: ProfileForm,
+) -> Result<ProfileView, IpcError> {
+    let raw = RawProfile {
+        kind: form.kind,
+        base_url: form.base_url,
+        client_id: form.client_id,
+        allow_insecure_http: false,
+        ca_file: None,
+        timeout_secs: None,
+        realm: form.realm.filter(|r| !r.is_empty()),
+    };
+    let secret = Sensitive::new(form.secret);
+    let profile = console.add_profile(&form.name, raw, secret)?;
+    let config = console.config()?;
+    Ok(config
+        .views()
+        .into_iter()
+        .find(|v| v.name == profile.name)
+        .ok_or_else(|| gatehouse_core::Error::Internal("profile vanished".into()))?)
+}
+
+/// Reachability, authentication and what the credential may do.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_profile(
+    console: State<'_, Arc<Console>>,
+    profile: Option<String>,
+) -> Result<ConnectionCheck, IpcError> {
+    Ok(console.test_profile(profile.as_deref()).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_now(
+    console: State<'_, Arc<Console>>,
+    profile: Option<String>,
+) -> Result<SyncOutcome, IpcError> {
+    let (sync, detection) = console.sync_and_detect(profile.as_deref(), &|_, _| {}).await?;
+    Ok(SyncOutcome { sync, detection })
+}
