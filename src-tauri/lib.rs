@@ -58,13 +58,16 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) 
 
 /// The TypeScript bindings as committed in `ui/src/lib/bindings.ts`.
 pub fn typescript_bindings() -> Result<String, specta_typescript::ExportError> {
-    specta_builder::<tauri::Wry>().export_str(
+    let ts = specta_builder::<tauri::Wry>().export_str(
         specta_typescript::Typescript::default()
             .header(
                 "// Generated from the Rust commands by `./x bindings`; do not edit.\n/* eslint-disable */",
             )
             .bigint(specta_typescript::BigIntExportBehavior::Number),
-    )
+    )?;
+    // tauri-specta imports `Channel as TAURI_CHANNEL` from @tauri-apps/api and specta also emits a
+    // placeholder type of that name for `tauri::ipc::Channel`; the import is the real one.
+    Ok(ts.replace("export type TAURI_CHANNEL<TSend> = null\n", ""))
 }
 
 pub fn run() -> std::process::ExitCode {

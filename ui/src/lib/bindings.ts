@@ -653,7 +653,6 @@ export type SuppressionScope =
  */
 export type SyncOutcome = { sync: SyncReport; detection: DetectReport }
 export type SyncReport = { profile: string; users: number; sessions: number; activity: number; prunedActivity: number; durationMs: number }
-export type TAURI_CHANNEL<TSend> = null
 /**
  * The colour scheme of the host: the desktop follows the system, reports are usually light.
  */
