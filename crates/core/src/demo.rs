@@ -53,7 +53,7 @@ pub struct DemoInfo {
     pub attribution: String,
 }
 
-/// The running demo backend; dropping it stops the child process.
+/// The running demo backend; dropping it (or this process ending) stops the child process.
 pub struct DemoBackend {
     pub info: DemoInfo,
     pub secret: Sensitive<String>,
@@ -110,13 +110,18 @@ pub async fn start(authd: &Path, geoip: &Path, dir: &Path, days: u32) -> Result<
         .arg("--truth")
         .arg(dir.join("ground-truth.json"))
         .args(["--listen", "127.0.0.1:0", "--admin-client", CLIENT_ID])
-        .args(["--admin-secret-env", "GATEHOUSE_DEMO_SECRET"])
+        .args([
+            "--admin-secret-env",
+            "GATEHOUSE_DEMO_SECRET",
+            "--exit-on-stdin-eof",
+        ])
         .arg("--geoip")
         .arg(geoip)
         .env("GATEHOUSE_DEMO_SECRET", &secret)
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
-        .stdin(Stdio::null())
+        // Its end of this pipe closes when we exit in any way, and it then stops.
+        .stdin(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(Error::Spawn)?;

@@ -67,6 +67,10 @@ pub struct DemoArgs {
     /// Environment variable holding the admin client's secret.
     #[arg(long, requires = "admin_client")]
     admin_secret_env: Option<String>,
+    /// Stop when standard input closes: a parent that starts the demo (the console) ends it by
+    /// exiting, however it exits.
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -178,10 +182,21 @@ async fn drive(demo: anyhow::Result<Demo>, args: &DemoArgs) -> anyhow::Result<()
     }
     if args.continuous {
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let on_eof = args.exit_on_stdin_eof.then(|| tx.clone());
         tokio::spawn(async move {
             super::shutdown_signal().await;
             let _ = tx.send(true);
         });
+        if let Some(tx) = on_eof {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut stdin = tokio::io::stdin();
+                let mut buf = [0u8; 256];
+                while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+                tracing::info!("standard input closed: stopping the demo");
+                let _ = tx.send(true);
+            });
+        }
         let deadline = args
             .duration
             .map(|d| gatehouse_authd::db::now_ms() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
