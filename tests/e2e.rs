@@ -22,8 +22,12 @@ struct AppSession {
 
 impl AppSession {
     async fn start() -> AppSession {
+        Self::start_with(tempfile::tempdir().unwrap(), &[]).await
+    }
+
+    /// Starts the app with its own `GATEHOUSE_HOME` and extra environment.
+    async fn start_with(home: tempfile::TempDir, env: &[(&str, String)]) -> AppSession {
         require_session_bus();
-        let home = tempfile::tempdir().unwrap();
         let (display, xvfb) = display();
         let port = free_port();
         let native_port = free_port();
@@ -42,6 +46,7 @@ impl AppSession {
                 .env("GATEHOUSE_HOME", home.path())
                 .env("GATEHOUSE_KEYRING_NAMESPACE", "test")
                 .env("NO_AT_BRIDGE", "1")
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                 .stdout(Stdio::from(log.try_clone().unwrap()))
                 .stderr(Stdio::from(log)),
         );

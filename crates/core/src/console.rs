@@ -32,6 +32,8 @@ pub struct Console {
     demo_on_start: std::sync::atomic::AtomicBool,
     /// One sync at a time (the live loop and the analyst's button share it).
     sync_lock: tokio::sync::Mutex<()>,
+    /// Ordered ids of recent list queries; invalidated whenever the store changes.
+    lists: crate::views::ListCache,
 }
 
 /// What an analyst asks for, before it is expanded into steps (the dry run).
@@ -80,6 +82,7 @@ impl Console {
             bulk_cancel: std::sync::atomic::AtomicBool::new(false),
             demo_on_start: std::sync::atomic::AtomicBool::new(false),
             sync_lock: tokio::sync::Mutex::new(()),
+            lists: crate::views::ListCache::default(),
         })
     }
 
@@ -255,8 +258,12 @@ impl Console {
         progress: sync::Progress<'_>,
     ) -> Result<(SyncReport, DetectReport), Error> {
         let _one_at_a_time = self.sync_lock.lock().await;
-        let report = self.sync(profile, progress).await?;
-        let detected = self.detect(Some(&report.profile)).await?;
+        let report = self.sync(profile, progress).await;
+        self.lists.invalidate();
+        let report = report?;
+        let detected = self.detect(Some(&report.profile)).await;
+        self.lists.invalidate();
+        let detected = detected?;
         Ok((report, detected))
     }
 
@@ -345,7 +352,7 @@ impl Console {
         query: &crate::views::SessionQuery,
     ) -> Result<crate::views::SessionPage, Error> {
         let profile = self.profile(profile)?;
-        Ok(crate::views::sessions(self.store().await?, &profile.name, query).await?)
+        Ok(crate::views::sessions(self.store().await?, &profile.name, query, Some(&self.lists)).await?)
     }
 
     pub async fn users_page(
@@ -354,7 +361,7 @@ impl Console {
         query: &crate::views::UserQuery,
     ) -> Result<crate::views::UserPage, Error> {
         let profile = self.profile(profile)?;
-        Ok(crate::views::users(self.store().await?, &profile.name, query).await?)
+        Ok(crate::views::users(self.store().await?, &profile.name, query, Some(&self.lists)).await?)
     }
 
     /// Sparkline SVGs (requests per 30 minutes over the last 24 h of the profile's activity).
@@ -438,10 +445,12 @@ impl Console {
     ) -> Result<(), Error> {
         let profile = self.profile(profile)?;
         let log = self.audit_log().await?;
-        Ok(self
+        let r = self
             .detector()?
             .set_verdict(&log, &profile.name, &actor(), feedback)
-            .await?)
+            .await;
+        self.lists.invalidate();
+        Ok(r?)
     }
 
     /// Marks a finding a false positive and suppresses what made it fire, audited; re-scores.
@@ -454,10 +463,12 @@ impl Console {
     ) -> Result<crate::detect::Suppression, Error> {
         let profile = self.profile(profile)?;
         let log = self.audit_log().await?;
-        Ok(self
+        let r = self
             .detector()?
             .suppress(&log, &profile.name, &actor(), finding_id, scope, note)
-            .await?)
+            .await;
+        self.lists.invalidate();
+        Ok(r?)
     }
 
     pub async fn actions(&self, profile: Option<&str>) -> Result<Actions, Error> {

@@ -186,12 +186,63 @@ fn sort_sql(sort: SessionSort, ascending: bool) -> String {
     format!("{key}, coalesce(s.last_seen_at_ms, s.started_at_ms) DESC, s.id")
 }
 
-/// One page of sessions, filtered and sorted in SQL (smooth with 100k sessions).
-pub async fn sessions(store: &Store, profile: &str, q: &SessionQuery) -> Result<SessionPage, Error> {
-    let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 500));
+/// Remembers the ordered ids of the last few list queries, so that scrolling through 100k rows
+/// reads one page by primary key instead of re-sorting everything. Invalidate it whenever the
+/// store changes (sync, detection, actions, verdicts).
+#[derive(Default)]
+pub struct ListCache {
+    generation: std::sync::atomic::AtomicU64,
+    entries: std::sync::Mutex<Vec<(String, std::sync::Arc<Vec<String>>)>>,
+}
+
+const CACHED_LISTS: usize = 8;
+
+impl ListCache {
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+
+    fn key(&self, what: &str, profile: &str, query: String) -> String {
+        let g = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        format!("{what}|{profile}|{g}|{query}")
+    }
+
+    fn get(&self, key: &str) -> Option<std::sync::Arc<Vec<String>>> {
+        let e = self.entries.lock().ok()?;
+        e.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| std::sync::Arc::clone(v))
+    }
+
+    fn put(&self, key: String, ids: std::sync::Arc<Vec<String>>) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.retain(|(k, _)| *k != key);
+            if e.len() >= CACHED_LISTS {
+                e.remove(0);
+            }
+            e.push((key, ids));
+        }
+    }
+}
+
+fn page_of(ids: &[String], offset: u32, limit: Option<u32>) -> &[String] {
+    let limit = limit.unwrap_or(100).clamp(1, 500) as usize;
+    let start = (offset as usize).min(ids.len());
+    &ids[start..(start + limit).min(ids.len())]
+}
+
+/// Every session id matching the query, in the query's order.
+pub async fn session_ids(store: &Store, profile: &str, q: &SessionQuery) -> Result<Vec<String>, Error> {
     let search = like(&q.search);
     let min_rank = q.min_severity.map(|s| s as i64);
-    let total: i64 = sqlx::query_scalar(&format!("WITH {TOP} SELECT count(*) {SESSION_FROM}"))
+    let sql = format!(
+        "WITH {TOP} SELECT s.id {SESSION_FROM} ORDER BY {}",
+        sort_sql(q.sort, q.ascending)
+    );
+    Ok(sqlx::query_scalar(&sql)
         .bind(profile)
         .bind(&q.user_id)
         .bind(&search)
@@ -199,35 +250,69 @@ pub async fn sessions(store: &Store, profile: &str, q: &SessionQuery) -> Result<
         .bind(&q.country)
         .bind(q.active_only)
         .bind(q.with_findings)
-        .fetch_one(store.pool())
-        .await?;
+        .fetch_all(store.pool())
+        .await?)
+}
+
+/// The rows of these sessions, in the order given (unknown ids are left out).
+pub async fn sessions_by_id(store: &Store, profile: &str, ids: &[String]) -> Result<Vec<SessionRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     let sql = format!(
         "WITH {TOP} SELECT s.id, s.user_id, u.username, s.ip, s.user_agent, f.city,
                 f.country, f.org, f.network_class, f.device, f.last_ip, f.asn,
                 s.started_at_ms, s.last_seen_at_ms, s.expires_at_ms, s.active, s.revoked_at_ms,
                 f.events, f.denied, f.places,
                 t.fid, t.fkind, t.frank, t.fscore
-         {SESSION_FROM} ORDER BY {} LIMIT ?8 OFFSET ?9",
-        sort_sql(q.sort, q.ascending)
+         FROM sessions s
+         LEFT JOIN users u ON u.profile = s.profile AND u.id = s.user_id
+         LEFT JOIN session_facts f ON f.profile = s.profile AND f.session_id = s.id
+         LEFT JOIN top t ON t.session_id = s.id AND t.rn = 1
+         WHERE s.profile = ?1 AND s.id IN (SELECT value FROM json_each(?2))"
     );
     let rows: Vec<sqlx::sqlite::SqliteRow> = sqlx::query(&sql)
         .bind(profile)
-        .bind(&q.user_id)
-        .bind(&search)
-        .bind(min_rank)
-        .bind(&q.country)
-        .bind(q.active_only)
-        .bind(q.with_findings)
-        .bind(limit)
-        .bind(i64::from(q.offset))
+        .bind(list)
         .fetch_all(store.pool())
         .await?;
-    let rows = rows
+    let mut by_id: HashMap<String, SessionRow> = rows
         .iter()
         .map(session_row)
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .map(|r| r.map(|row| (row.id.clone(), row)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// One page of sessions, filtered and sorted in SQL. The ordered ids of a query are cached, so
+/// scrolling through 100k sessions reads one page by key; a new filter or sort costs one query.
+pub async fn sessions(
+    store: &Store,
+    profile: &str,
+    q: &SessionQuery,
+    cache: Option<&ListCache>,
+) -> Result<SessionPage, Error> {
+    let key_query = SessionQuery {
+        offset: 0,
+        limit: None,
+        ..q.clone()
+    };
+    let key = cache.map(|c| c.key("sessions", profile, format!("{key_query:?}")));
+    let ids = match (cache, &key) {
+        (Some(c), Some(k)) => match c.get(k) {
+            Some(ids) => ids,
+            None => {
+                let ids = std::sync::Arc::new(session_ids(store, profile, q).await?);
+                c.put(k.clone(), std::sync::Arc::clone(&ids));
+                ids
+            }
+        },
+        _ => std::sync::Arc::new(session_ids(store, profile, q).await?),
+    };
+    let rows = sessions_by_id(store, profile, page_of(&ids, q.offset, q.limit)).await?;
     Ok(SessionPage {
-        total: u32::try_from(total).unwrap_or(u32::MAX),
+        total: u32::try_from(ids.len()).unwrap_or(u32::MAX),
         offset: q.offset,
         rows,
     })
@@ -343,48 +428,62 @@ const USER_FROM: &str = "FROM users u
       AND (?4 = 0 OR t.nf > 0)
       AND (?5 = 0 OR s.act > 0)";
 
-/// One page of users with their session counts and risk.
-pub async fn users(store: &Store, profile: &str, q: &UserQuery) -> Result<UserPage, Error> {
-    use sqlx::Row;
-    let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 500));
+/// Every user id matching the query, in the query's order.
+pub async fn user_ids(store: &Store, profile: &str, q: &UserQuery) -> Result<Vec<String>, Error> {
     let search = like(&q.search);
     let exact = q.search.as_deref().map(str::trim);
     let min_rank = q.min_severity.map(|s| s as i64);
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {USER_FROM}"))
-        .bind(profile)
-        .bind(&search)
-        .bind(min_rank)
-        .bind(q.with_findings)
-        .bind(q.active_only)
-        .bind(exact)
-        .fetch_one(store.pool())
-        .await?;
     let dir = if q.ascending { "ASC" } else { "DESC" };
     let order = match q.sort {
-        UserSort::Risk => format!("coalesce(t.frank, -1) {dir}, coalesce(t.nf, 0) {dir}"),
+        UserSort::Risk => format!("coalesce(t.frank, -1) {dir}, coalesce(t.nf, 0) {dir}, s.last DESC"),
         UserSort::LastSeen => format!("s.last {dir}"),
         UserSort::Name => format!("u.username {dir}"),
         UserSort::Sessions => format!("coalesce(s.n, 0) {dir}"),
     };
-    let rows = sqlx::query(&format!(
-        "SELECT u.id, u.username, u.display_name, u.email, u.status, s.n, s.act, s.last, t.frank, t.nf, c.nc
-         {USER_FROM} ORDER BY {order}, u.username LIMIT ?7 OFFSET ?8"
-    ))
+    Ok(
+        sqlx::query_scalar(&format!("SELECT u.id {USER_FROM} ORDER BY {order}, u.username"))
+            .bind(profile)
+            .bind(&search)
+            .bind(min_rank)
+            .bind(q.with_findings)
+            .bind(q.active_only)
+            .bind(exact)
+            .fetch_all(store.pool())
+            .await?,
+    )
+}
+
+/// Users with their aggregates, in the order given (aggregated over these users only).
+pub async fn users_by_id(store: &Store, profile: &str, ids: &[String]) -> Result<Vec<UserSummary>, Error> {
+    use sqlx::Row;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let rows = sqlx::query(
+        "WITH ids AS (SELECT value AS id FROM json_each(?2))
+         SELECT u.id, u.username, u.display_name, u.email, u.status, s.n, s.act, s.last, t.frank, t.nf, c.nc
+         FROM users u
+         LEFT JOIN (SELECT user_id, count(*) AS n, sum(active) AS act,
+                           max(coalesce(last_seen_at_ms, started_at_ms)) AS last
+                    FROM sessions WHERE profile = ?1 AND user_id IN ids GROUP BY user_id) s ON s.user_id = u.id
+         LEFT JOIN (SELECT user_id, max(severity_rank) AS frank, count(*) AS nf FROM findings
+                    WHERE profile = ?1 AND user_id IN ids AND NOT EXISTS (SELECT 1 FROM feedback fb
+                          WHERE fb.profile = ?1 AND fb.finding_id = findings.id AND fb.verdict = 'false_positive')
+                    GROUP BY user_id) t ON t.user_id = u.id
+         LEFT JOIN (SELECT user_id, count(DISTINCT country) AS nc FROM session_facts
+                    WHERE profile = ?1 AND user_id IN ids GROUP BY user_id) c ON c.user_id = u.id
+         WHERE u.profile = ?1 AND u.id IN ids",
+    )
     .bind(profile)
-    .bind(&search)
-    .bind(min_rank)
-    .bind(q.with_findings)
-    .bind(q.active_only)
-    .bind(exact)
-    .bind(limit)
-    .bind(i64::from(q.offset))
+    .bind(list)
     .fetch_all(store.pool())
     .await?;
     let count = |v: Option<i64>| u32::try_from(v.unwrap_or(0)).unwrap_or(u32::MAX);
-    let rows = rows
+    let mut by_id: HashMap<String, UserSummary> = rows
         .iter()
         .map(|r| {
-            Ok(UserSummary {
+            let u = UserSummary {
                 id: r.try_get("id")?,
                 username: r.try_get("username")?,
                 display_name: r.try_get("display_name")?,
@@ -396,11 +495,40 @@ pub async fn users(store: &Store, profile: &str, q: &UserQuery) -> Result<UserPa
                 risk: r.try_get::<Option<i64>, _>("frank")?.map(severity_of_rank),
                 findings: count(r.try_get("nf")?),
                 countries: count(r.try_get("nc")?),
-            })
+            };
+            Ok((u.id.clone(), u))
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// One page of users with their session counts and risk (ordered ids cached like sessions').
+pub async fn users(
+    store: &Store,
+    profile: &str,
+    q: &UserQuery,
+    cache: Option<&ListCache>,
+) -> Result<UserPage, Error> {
+    let key_query = UserQuery {
+        offset: 0,
+        limit: None,
+        ..q.clone()
+    };
+    let key = cache.map(|c| c.key("users", profile, format!("{key_query:?}")));
+    let ids = match (cache, &key) {
+        (Some(c), Some(k)) => match c.get(k) {
+            Some(ids) => ids,
+            None => {
+                let ids = std::sync::Arc::new(user_ids(store, profile, q).await?);
+                c.put(k.clone(), std::sync::Arc::clone(&ids));
+                ids
+            }
+        },
+        _ => std::sync::Arc::new(user_ids(store, profile, q).await?),
+    };
+    let rows = users_by_id(store, profile, page_of(&ids, q.offset, q.limit)).await?;
     Ok(UserPage {
-        total: u32::try_from(total).unwrap_or(u32::MAX),
+        total: u32::try_from(ids.len()).unwrap_or(u32::MAX),
         offset: q.offset,
         rows,
     })
@@ -962,20 +1090,9 @@ pub async fn user_view(
     theme: Theme,
     attribution: Option<String>,
 ) -> Result<UserView, Error> {
-    let page = users(
-        store,
-        profile,
-        &UserQuery {
-            search: Some(user_id.to_string()),
-            limit: Some(500),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let user = page
-        .rows
-        .into_iter()
-        .find(|u| u.id == user_id)
+    let user = users_by_id(store, profile, &[user_id.to_string()])
+        .await?
+        .pop()
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     let sessions = sessions(
         store,
@@ -986,6 +1103,7 @@ pub async fn user_view(
             limit: Some(500),
             ..Default::default()
         },
+        None,
     )
     .await?
     .rows;
