@@ -109,6 +109,54 @@ impl AppSession {
         }
     }
 
+    async fn el(&self, css: &str) -> fantoccini::elements::Element {
+        self.wait_for(css).await;
+        self.client().find(Locator::Css(css)).await.unwrap()
+    }
+
+    /// Waits (up to 20 s) until an element matches `css`.
+    async fn wait_for(&self, css: &str) {
+        self.wait_for_within(css, Duration::from_secs(20)).await;
+    }
+
+    async fn wait_for_within(&self, css: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.client().find(Locator::Css(css)).await.is_err() {
+            if tokio::time::Instant::now() >= deadline {
+                let body = self.js("return document.body.innerText;").await;
+                let _ = tokio::time::timeout(Duration::from_secs(10), self.screenshot("e2e-failure.png")).await;
+                panic!("timed out waiting for {css}; the window shows:\n{}", body.as_str().unwrap_or_default());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.el(css).await.click().await.unwrap();
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client().find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+    }
+
+    async fn js(&self, script: &str) -> serde_json::Value {
+        self.client().execute(script, vec![]).await.unwrap()
+    }
+
+    /// Waits until the <img> matching `css` has decoded (its SVG is a real picture).
+    async fn wait_image(&self, css: &str) {
+        self.wait_for(css).await;
+        let script = format!(
+            "const i = document.querySelector({}); return !!i && i.complete && i.naturalWidth > 0;",
+            serde_json::to_string(css).unwrap()
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.js(&script).await != json!(true) {
+            assert!(tokio::time::Instant::now() < deadline, "{css} never rendered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn screenshot(&self, name: &str) {
         // Let WebKit paint the current DOM before capturing: wait for two animation frames.
         tokio::time::timeout(
@@ -190,6 +238,8 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
         started.iter().all(|pid| !alive(*pid))
     });
 }
+
+mod flows;
 
 fn descendants(pid: u32) -> Vec<u32> {
     let out = Command::new("pgrep")
