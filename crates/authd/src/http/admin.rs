@@ -524,7 +524,7 @@ pub struct SessionsQuery {
     pub since: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<i64>,
-    /// 1-1000, default 100.
+    /// 1-10000, default 100.
     pub limit: Option<i64>,
 }
 
@@ -543,7 +543,7 @@ async fn list_sessions(
     State(state): State<AppState>,
     Query(q): Query<SessionsQuery>,
 ) -> ApiResult<Json<SessionPage>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     let filter = SessionFilter {
         user_id: q.user,
         active: q.active,
@@ -808,7 +808,7 @@ async fn list_audit(
 pub struct TenantActivityQuery {
     /// Return rows with an id greater than this (the `next_cursor` of the previous page).
     pub after: Option<i64>,
-    /// 1-1000, default 100..
+    /// 1-10000, default 1000.
     pub limit: Option<i64>,
 }
 
