@@ -62,6 +62,8 @@ impl Store {
 
     async fn migrated(pool: SqlitePool) -> Result<Store, Error> {
         sqlx::migrate!("./migrations").run(&pool).await?;
+        // A sync killed while it had the index dropped left the table without it.
+        sqlx::query(ACTIVITY_BY_SESSION).execute(&pool).await?;
         Ok(Store { pool })
     }
 
@@ -69,6 +71,12 @@ impl Store {
         &self.pool
     }
 }
+
+/// The index behind the per-session activity views, as the migrations create it. Sync drops it
+/// while it pulls a large backlog (inserting 1M rows into it in session order costs several
+/// times what building it once after does) and creates it again with this statement.
+pub(crate) const ACTIVITY_BY_SESSION: &str =
+    "CREATE INDEX IF NOT EXISTS activity_by_session ON activity (profile, session_id, at_ms)";
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -264,5 +272,27 @@ mod tests {
                 "sessions_by_user"
             ]
         );
+    }
+
+    /// A sync killed while the per-session index was dropped leaves it missing; opening the
+    /// store builds it again.
+    #[tokio::test]
+    async fn opening_the_store_restores_a_dropped_session_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        let store = Store::open(&path).await.unwrap();
+        sqlx::query("DROP INDEX activity_by_session")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.pool().close().await;
+        let store = Store::open(&path).await.unwrap();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'activity_by_session'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(n, 1);
     }
 }
