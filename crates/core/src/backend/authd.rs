@@ -27,7 +27,8 @@ pub struct Authd {
     token: Mutex<Option<(Sensitive<String>, Instant)>>,
 }
 
-const PAGE: usize = 1000;
+/// Sessions per page (authd serves up to 10 000).
+const PAGE: usize = 10_000;
 
 #[derive(Deserialize)]
 struct TokenResponse {
