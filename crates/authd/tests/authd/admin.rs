@@ -240,5 +240,27 @@ async fn token_status_and_tenant_activity_reflect_revocation_and_traffic() {
     assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(rest.body["items"][0]["denial_reason"], "session_revoked");
     assert_eq!(rest.body["has_more"], false);
+
+    // The rows format carries the same page: the column names once, then one array per row.
+    let objects = a.get("/admin/v1/activity?limit=10", &admin).await;
+    let rows = a.get("/admin/v1/activity?limit=10&format=rows", &admin).await;
+    assert_eq!(rows.status, 200, "{}", rows.body);
+    let columns: Vec<String> = serde_json::from_value(rows.body["columns"].clone()).unwrap();
+    let rebuilt: Vec<serde_json::Value> = rows.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let values = r.as_array().unwrap().iter().cloned();
+            serde_json::Value::Object(columns.iter().cloned().zip(values).collect())
+        })
+        .collect();
+    assert_eq!(rebuilt.len(), 2);
+    assert_eq!(serde_json::Value::Array(rebuilt), objects.body["items"]);
+    assert_eq!(rows.body["next_cursor"], objects.body["next_cursor"]);
+    assert_eq!(rows.body["has_more"], false);
+    assert!(rows.body.get("items").is_none());
+    let bad = a.get("/admin/v1/activity?format=csv", &admin).await;
+    assert_eq!(bad.status, 400);
     a.stop().await;
 }

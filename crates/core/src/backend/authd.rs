@@ -27,7 +27,8 @@ pub struct Authd {
     token: Mutex<Option<(Sensitive<String>, Instant)>>,
 }
 
-const PAGE: usize = 1000;
+/// Sessions per page (authd serves up to 10 000).
+const PAGE: usize = 10_000;
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -106,11 +107,125 @@ struct ActivityRow {
     sensitive: bool,
 }
 
+/// One row of the `rows` format, in [`ACTIVITY_COLUMNS`] order.
+#[derive(Deserialize)]
+struct ActivityValues(
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    Option<String>,
+    bool,
+);
+
+/// What `format=rows` must announce: the fields of [`ActivityRow`], in this order.
+const ACTIVITY_COLUMNS: [&str; 12] = [
+    "id",
+    "at_ms",
+    "user_id",
+    "session_id",
+    "jti",
+    "client_ip",
+    "user_agent",
+    "method",
+    "path",
+    "status",
+    "denial_reason",
+    "sensitive",
+];
+
+/// A page of `GET /admin/v1/activity`, in either format: `format=rows` (asked for: half the
+/// bytes and no key per value to match) or the default objects, which an authd that predates
+/// the format answers with.
 #[derive(Deserialize)]
 struct ActivityPage {
+    #[serde(default)]
     items: Vec<ActivityRow>,
+    columns: Option<Vec<String>>,
+    #[serde(default)]
+    rows: Vec<ActivityValues>,
     next_cursor: Option<i64>,
     has_more: bool,
+}
+
+impl From<ActivityRow> for Activity {
+    fn from(a: ActivityRow) -> Self {
+        Activity {
+            event_id: a.id.to_string(),
+            at: unix_ms(a.at_ms),
+            user_id: a.user_id.map(|u| u.to_string()),
+            session_id: a.session_id,
+            jti: a.jti,
+            ip: Some(a.client_ip),
+            user_agent: a.user_agent,
+            method: Some(a.method),
+            path: Some(a.path),
+            status: u16::try_from(a.status).ok(),
+            denial_reason: a.denial_reason,
+            sensitive: a.sensitive,
+        }
+    }
+}
+
+impl From<ActivityValues> for Activity {
+    fn from(v: ActivityValues) -> Self {
+        let ActivityValues(
+            id,
+            at_ms,
+            user_id,
+            session_id,
+            jti,
+            client_ip,
+            user_agent,
+            method,
+            path,
+            status,
+            denial_reason,
+            sensitive,
+        ) = v;
+        ActivityRow {
+            id,
+            at_ms,
+            user_id,
+            session_id,
+            jti,
+            client_ip,
+            user_agent,
+            method,
+            path,
+            status,
+            denial_reason,
+            sensitive,
+        }
+        .into()
+    }
+}
+
+impl ActivityPage {
+    /// The page for the sync, resuming after `cursor` when it holds nothing.
+    fn into_page(self, cursor: Option<String>) -> Result<Page<Activity>> {
+        if let Some(columns) = &self.columns
+            && columns.iter().map(String::as_str).ne(ACTIVITY_COLUMNS)
+        {
+            return Err(Error::Http(http::Error::Decode(format!(
+                "authd sent activity columns {:?}, expected {ACTIVITY_COLUMNS:?}",
+                columns.iter().map(|c| http::sanitize(c)).collect::<Vec<_>>()
+            ))));
+        }
+        let mut items: Vec<Activity> = self.items.into_iter().map(Activity::from).collect();
+        items.extend(self.rows.into_iter().map(Activity::from));
+        Ok(Page {
+            more: self.has_more,
+            cursor: self.next_cursor.map(|c| c.to_string()).or(cursor),
+            items,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -416,33 +531,12 @@ impl AdminBackend for Authd {
     }
 
     async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>> {
-        let mut query = vec![("limit", "10000".to_string())];
+        let mut query = vec![("limit", "10000".to_string()), ("format", "rows".to_string())];
         if let Some(c) = &cursor {
             query.push(("after", numeric_id("cursor", c)?.to_string()));
         }
         let p: ActivityPage = self.get("/admin/v1/activity", &query).await?;
-        Ok(Page {
-            more: p.has_more,
-            cursor: p.next_cursor.map(|c| c.to_string()).or(cursor),
-            items: p
-                .items
-                .into_iter()
-                .map(|a| Activity {
-                    event_id: a.id.to_string(),
-                    at: unix_ms(a.at_ms),
-                    user_id: a.user_id.map(|u| u.to_string()),
-                    session_id: a.session_id,
-                    jti: a.jti,
-                    ip: Some(a.client_ip),
-                    user_agent: a.user_agent,
-                    method: Some(a.method),
-                    path: Some(a.path),
-                    status: u16::try_from(a.status).ok(),
-                    denial_reason: a.denial_reason,
-                    sensitive: a.sensitive,
-                })
-                .collect(),
-        })
+        p.into_page(cursor)
     }
 
     async fn user_state(&self, user_id: &str) -> Result<UserState> {
@@ -529,4 +623,54 @@ fn path_segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both formats of an activity page give the same rows; unknown columns are refused.
+    #[test]
+    fn activity_pages_read_the_same_in_both_formats() {
+        let objects = r#"{"items":[
+            {"id":41,"at_ms":1764000000123,"user_id":7,"session_id":"s_1","jti":"at_1","client_ip":"203.0.113.9",
+             "user_agent":"curl/8 \"x\" é","method":"GET","path":"/api/x","status":200,"denial_reason":null,"sensitive":false},
+            {"id":42,"at_ms":1764000000456,"user_id":null,"session_id":null,"jti":null,"client_ip":"203.0.113.10",
+             "user_agent":null,"method":"POST","path":"/api/y","status":401,"denial_reason":"token_revoked","sensitive":true}
+        ],"next_cursor":42,"has_more":true}"#;
+        let rows = r#"{"columns":["id","at_ms","user_id","session_id","jti","client_ip","user_agent","method","path","status","denial_reason","sensitive"],
+            "rows":[
+              [41,1764000000123,7,"s_1","at_1","203.0.113.9","curl/8 \"x\" é","GET","/api/x",200,null,false],
+              [42,1764000000456,null,null,null,"203.0.113.10",null,"POST","/api/y",401,"token_revoked",true]
+            ],"next_cursor":42,"has_more":true}"#;
+        let read = |text: &str| {
+            serde_json::from_str::<ActivityPage>(text)
+                .unwrap()
+                .into_page(Some("40".into()))
+                .unwrap()
+        };
+        let page = read(rows);
+        assert_eq!(page, read(objects));
+        assert_eq!(page.cursor.as_deref(), Some("42"));
+        assert!(page.more);
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.items[0].event_id, "41");
+        assert_eq!(page.items[0].user_id.as_deref(), Some("7"));
+        assert_eq!(page.items[0].user_agent.as_deref(), Some("curl/8 \"x\" é"));
+        assert_eq!(page.items[1].status, Some(401));
+        assert!(page.items[1].sensitive);
+
+        let empty = read(
+            r#"{"columns":["id","at_ms","user_id","session_id","jti","client_ip","user_agent","method","path","status","denial_reason","sensitive"],"rows":[],"next_cursor":null,"has_more":false}"#,
+        );
+        assert_eq!(empty.cursor.as_deref(), Some("40"));
+        assert!(empty.items.is_empty());
+
+        let renamed = rows.replace("\"client_ip\"", "\"ip\"");
+        let err = serde_json::from_str::<ActivityPage>(&renamed)
+            .unwrap()
+            .into_page(None)
+            .unwrap_err();
+        assert!(err.to_string().contains("activity columns"), "{err}");
+    }
 }
