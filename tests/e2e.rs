@@ -124,8 +124,12 @@ impl AppSession {
         while self.client().find(Locator::Css(css)).await.is_err() {
             if tokio::time::Instant::now() >= deadline {
                 let body = self.js("return document.body.innerText;").await;
-                let _ = tokio::time::timeout(Duration::from_secs(10), self.screenshot("e2e-failure.png")).await;
-                panic!("timed out waiting for {css}; the window shows:\n{}", body.as_str().unwrap_or_default());
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), self.screenshot("e2e-failure.png")).await;
+                panic!(
+                    "timed out waiting for {css}; the window shows:\n{}",
+                    body.as_str().unwrap_or_default()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -136,7 +140,11 @@ impl AppSession {
     }
 
     async fn count(&self, css: &str) -> usize {
-        self.client().find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+        self.client()
+            .find_all(Locator::Css(css))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0)
     }
 
     async fn js(&self, script: &str) -> serde_json::Value {

@@ -29,7 +29,11 @@ fn authd_bin() -> PathBuf {
 
 fn dbip() -> PathBuf {
     let p = repo().join(gatehouse_core::demo::GEOIP_IN_REPO);
-    assert!(p.exists(), "{} missing: run ./x test (it runs npm ci in tools/geoip)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run ./x test (it runs npm ci in tools/geoip)",
+        p.display()
+    );
     p
 }
 
@@ -46,9 +50,18 @@ fn add_user(db: &Path, username: &str, display_name: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Client {
@@ -94,7 +107,13 @@ async fn steal(client: &Client, username: &str, victim_ua: &str, paths: &[&str])
             // Hostile paths may be 404s: still authenticated requests, recorded as activity.
             assert!(client.get(&token, HOME_IP, victim_ua, p).await < 500, "{p}");
         }
-        assert_eq!(client.get(&token, THIEF_IP, "python-requests/2.32.3", "/api/me").await, 200, "round {round}");
+        assert_eq!(
+            client
+                .get(&token, THIEF_IP, "python-requests/2.32.3", "/api/me")
+                .await,
+            200,
+            "round {round}"
+        );
     }
     token
 }
@@ -109,9 +128,13 @@ fn config_value(home: &Path, key: &str) -> String {
 
 /// Runs the confirmation dialog to its end; returns the per-item statuses.
 async fn confirm_and_wait(app: &AppSession, min_steps: usize) -> Vec<(String, String)> {
-    app.wait_for("[data-testid=confirm-dialog] [data-testid=plan-step]").await;
+    app.wait_for("[data-testid=confirm-dialog] [data-testid=plan-step]")
+        .await;
     let steps = app.count("[data-testid=plan-step]").await;
-    assert!(steps >= min_steps, "{steps} planned steps, expected at least {min_steps}");
+    assert!(
+        steps >= min_steps,
+        "{steps} planned steps, expected at least {min_steps}"
+    );
     // Nothing ran before the confirmation.
     assert_eq!(app.count("[data-testid=action-result]").await, 0);
     app.click("[data-testid=confirm-run]").await;
@@ -121,7 +144,10 @@ async fn confirm_and_wait(app: &AppSession, min_steps: usize) -> Vec<(String, St
         if n >= steps {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "only {n} of {steps} results");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {n} of {steps} results"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let results = app
@@ -148,13 +174,20 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
 
     // First run: the welcome screen; "Start the demo" lands on flagged sessions.
     app.click("[data-testid=welcome] [data-testid=start-demo]").await;
-    app.wait_for_within("[data-testid=user-row]", Duration::from_secs(180)).await;
-    app.wait_text("[data-testid=attribution]", |t| t.contains("DB-IP")).await;
-    let flagged = app
-        .js("return [...document.querySelectorAll('[data-testid=user-row] [data-testid=risk-badge]')]
-                .filter(b => /high|critical/i.test(b.textContent)).length;")
+    app.wait_for_within("[data-testid=user-row]", Duration::from_secs(180))
         .await;
-    assert!(flagged.as_u64().unwrap() >= 1, "no demo thief flagged in the users list");
+    app.wait_text("[data-testid=attribution]", |t| t.contains("DB-IP"))
+        .await;
+    let flagged = app
+        .js(
+            "return [...document.querySelectorAll('[data-testid=user-row] [data-testid=risk-badge]')]
+                .filter(b => /high|critical/i.test(b.textContent)).length;",
+        )
+        .await;
+    assert!(
+        flagged.as_u64().unwrap() >= 1,
+        "no demo thief flagged in the users list"
+    );
     app.screenshot("e2e-sessions.png").await;
 
     // Our own thief inside the demo backend.
@@ -174,24 +207,31 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
     app.click("[data-testid=view-mode-sessions]").await;
     let search = app.el("[data-testid=filter-search]").await;
     search.send_keys("e2e-victim").await.unwrap();
-    let row = "[data-testid=session-row]";
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // Wait until the search shows the victim's session flagged, then open that row.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let flagged = app
-            .js("return [...document.querySelectorAll('[data-testid=session-row] [data-testid=risk-badge]')]
-                    .some(b => /high|critical/i.test(b.textContent));")
+        let opened = app
+            .js("const rows = [...document.querySelectorAll('[data-testid=session-row]')]
+                    .filter(r => r.textContent.includes('e2e-victim'))
+                    .filter(r => /high|critical/i.test(r.querySelector('[data-testid=risk-badge]')?.textContent || ''));
+                 if (rows.length) { rows[0].click(); return true; } return false;")
             .await;
-        if flagged == json!(true) {
+        if opened == json!(true) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the replayed session was never flagged");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replayed session was never flagged"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    app.click(row).await;
     app.wait_for("[data-testid=session-detail]").await;
     app.wait_image("[data-testid=rate-graph]").await;
     app.wait_image("[data-testid=session-map]").await;
-    app.wait_text("[data-testid=finding-explanation]", |t| t.starts_with("Likely stolen")).await;
+    app.wait_text("[data-testid=finding-explanation]", |t| {
+        t.starts_with("Likely stolen")
+    })
+    .await;
     app.screenshot("e2e-session-detail.png").await;
 
     // Revoke it: the dialog states the step, runs it, shows the verified result and exposure.
@@ -202,54 +242,88 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
     app.screenshot("e2e-revoked.png").await;
     app.click("[data-testid=close-dialog]").await;
     // The thief's next request is refused by authd.
-    assert_eq!(client.get(&token, THIEF_IP, "python-requests/2.32.3", "/api/me").await, 401);
+    assert_eq!(
+        client
+            .get(&token, THIEF_IP, "python-requests/2.32.3", "/api/me")
+            .await,
+        401
+    );
 
     // Contain the account: reset with MFA, all sessions, tokens, in that order, all verified.
     app.click("[data-testid=action-contain]").await;
     let results = confirm_and_wait(&app, 2).await;
-    assert!(results.iter().all(|(s, v)| s == "done" && v == "true"), "{results:?}");
+    assert!(
+        results.iter().all(|(s, v)| s == "done" && v == "true"),
+        "{results:?}"
+    );
     app.click("[data-testid=close-dialog]").await;
 
     // Bulk: two active demo sessions selected, revoked with progress and a result each.
     app.click("[data-testid=back]").await;
-    let search = app.el("[data-testid=filter-search]").await;
-    search.clear().await.unwrap();
+    // WebDriver's clear() fires no input event; clear the search the way typing would.
+    app.js("const i = document.querySelector('[data-testid=filter-search]');
+            i.value = ''; i.dispatchEvent(new Event('input', { bubbles: true })); return true;")
+        .await;
     app.click("[data-testid=filter-active]").await;
-    app.wait_for("[data-testid=session-row] [data-testid=select-session]").await;
+    app.wait_for("[data-testid=session-row] [data-testid=select-session]")
+        .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let boxes = app
         .client()
-        .find_all(Locator::Css("[data-testid=session-row] [data-testid=select-session]"))
+        .find_all(Locator::Css(
+            "[data-testid=session-row] [data-testid=select-session]",
+        ))
         .await
         .unwrap();
     assert!(boxes.len() >= 2, "fewer than two active sessions to select");
     boxes[0].click().await.unwrap();
     boxes[1].click().await.unwrap();
+    // The progress bar is only up while steps run: record every state it shows.
+    app.js("window.__progress = [];
+            new MutationObserver(() => {
+              const p = document.querySelector('[data-testid=action-progress]');
+              if (p) window.__progress.push([Number(p.dataset.done), Number(p.dataset.total)]);
+            }).observe(document.body, { subtree: true, childList: true, attributes: true });
+            return true;")
+        .await;
     app.click("[data-testid=bulk-revoke]").await;
     let results = confirm_and_wait(&app, 2).await;
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|(s, _)| s == "done"), "{results:?}");
-    let progress = app
-        .js("const p = document.querySelector('[data-testid=action-progress]');
-             return p ? [p.dataset.done, p.dataset.total] : null;")
-        .await;
-    assert_eq!(progress, json!(["2", "2"]));
+    let progress: Vec<(u32, u32)> =
+        serde_json::from_value(app.js("return window.__progress;").await).unwrap();
+    assert!(!progress.is_empty(), "no progress was shown");
+    assert!(progress.iter().all(|&(d, t)| t == 2 && d <= 2), "{progress:?}");
     app.click("[data-testid=close-dialog]").await;
 
     // Triage: mark a finding a false positive; it is audited and the chain verifies.
     app.click("[data-testid=nav-findings]").await;
     app.wait_for("[data-testid=finding-row]").await;
     app.screenshot("e2e-findings.png").await;
-    app.click("[data-testid=finding-row] [data-testid=mark-false]").await;
-    app.click("[data-testid=nav-audit]").await;
-    app.wait_text("[data-testid=audit-verify-status]", |t| t.to_lowercase().contains("verified"))
+    // A benign-looking one: the lowest-ranked finding in the queue.
+    app.js("const rows = document.querySelectorAll('[data-testid=finding-row]'); rows[rows.length - 1].click(); return true;")
         .await;
+    app.click("[data-testid=finding] [data-testid=mark-false]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.click("[data-testid=nav-audit]").await;
+    app.wait_text("[data-testid=audit-verify-status]", |t| {
+        t.to_lowercase().contains("verified")
+    })
+    .await;
     let actions = app
         .js("return [...document.querySelectorAll('[data-testid=audit-row]')].map(r => r.textContent).join('\\n');")
         .await;
     let actions = actions.as_str().unwrap_or_default().to_string();
-    for expected in ["revoke_session", "force_password_reset", "revoke_user_sessions", "finding.verdict"] {
-        assert!(actions.contains(expected), "{expected} not in the audit view:\n{actions}");
+    for expected in [
+        "revoke_session",
+        "force_password_reset",
+        "revoke_user_sessions",
+        "finding.verdict",
+    ] {
+        assert!(
+            actions.contains(expected),
+            "{expected} not in the audit view:\n{actions}"
+        );
     }
     app.screenshot("e2e-audit.png").await;
     app.stop().await;
@@ -265,20 +339,35 @@ fn hostile_city_db(dir: &Path) -> PathBuf {
         longitude: f32,
     }
     let mut w = mmdb_writer::Writer::new("DBIP-City-Lite");
-    let add = |w: &mut mmdb_writer::Writer, net: &str, city: &'static str, country: &'static str, lat, lon| {
-        w.insert(
-            net.parse::<ipnet::IpNet>().unwrap(),
-            &City {
-                country_code: country,
-                city,
-                latitude: lat,
-                longitude: lon,
-            },
-        )
-        .unwrap();
-    };
-    add(&mut w, "81.2.69.0/24", "<img src=x onerror=\"window.__xss=1\">", "GB", 51.5, -0.1);
-    add(&mut w, "175.16.199.0/24", "<script>window.__xss=2</script>", "CN", 43.9, 125.3);
+    let add =
+        |w: &mut mmdb_writer::Writer, net: &str, city: &'static str, country: &'static str, lat, lon| {
+            w.insert(
+                net.parse::<ipnet::IpNet>().unwrap(),
+                &City {
+                    country_code: country,
+                    city,
+                    latitude: lat,
+                    longitude: lon,
+                },
+            )
+            .unwrap();
+        };
+    add(
+        &mut w,
+        "81.2.69.0/24",
+        "<img src=x onerror=\"window.__xss=1\">",
+        "GB",
+        51.5,
+        -0.1,
+    );
+    add(
+        &mut w,
+        "175.16.199.0/24",
+        "<script>window.__xss=2</script>",
+        "CN",
+        43.9,
+        125.3,
+    );
     let path = dir.join("hostile-city.mmdb");
     std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
     path
@@ -296,7 +385,12 @@ async fn connect_form_then_hostile_strings_from_the_backend_render_as_text() {
         Command::new(authd_bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
             .arg(&db)
-            .args(["--admin-client", "console", "--admin-secret-env", "E2E_ADMIN_SECRET"])
+            .args([
+                "--admin-client",
+                "console",
+                "--admin-secret-env",
+                "E2E_ADMIN_SECRET",
+            ])
             .args(["--insecure-fast-hashing", "--trusted-proxy", "127.0.0.1"])
             .env("E2E_ADMIN_SECRET", secret)
             .stdout(Stdio::null())
@@ -313,33 +407,52 @@ async fn connect_form_then_hostile_strings_from_the_backend_render_as_text() {
         base: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
     };
-    steal(&client, "hostile", ua, &["/api/me", "/api/projects/%3Csvg%20onload=window.__xss=5%3E"]).await;
+    steal(
+        &client,
+        "hostile",
+        ua,
+        &["/api/me", "/api/projects/%3Csvg%20onload=window.__xss=5%3E"],
+    )
+    .await;
 
     // The console's GeoIP is the hostile city database; no profile yet.
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join("config")).unwrap();
     std::fs::write(
         home.path().join("config/config.toml"),
-        format!("geoip_city = {:?}\n", hostile_city_db(dir.path()).display().to_string()),
+        format!(
+            "geoip_city = {:?}\n",
+            hostile_city_db(dir.path()).display().to_string()
+        ),
     )
     .unwrap();
     let app = AppSession::start_with(home, &[("GATEHOUSE_LIVE_INTERVAL_SECS", "3".into())]).await;
-    app.click("[data-testid=welcome] [data-testid=connect-backend]").await;
+    app.click("[data-testid=welcome] [data-testid=connect-backend]")
+        .await;
     app.el("#cf-name").await.send_keys("local").await.unwrap();
     app.el("#cf-kind").await.select_by_value("authd").await.unwrap();
     app.el("#cf-url").await.send_keys(&client.base).await.unwrap();
     app.el("#cf-client").await.send_keys("console").await.unwrap();
     app.el("#cf-secret").await.send_keys(secret).await.unwrap();
     app.click("[data-testid=connect-submit]").await;
-    app.wait_text("[data-testid=connection-check]", |t| t.to_lowercase().contains("authenticated"))
-        .await;
+    app.wait_text("[data-testid=connection-check]", |t| {
+        t.to_lowercase().contains("authenticated")
+    })
+    .await;
     app.screenshot("e2e-connect.png").await;
     app.click("[data-testid=connect-done]").await;
 
     // The hostile user's session, flagged, opened: every string is there as text.
-    app.wait_for_within("[data-testid=user-row]", Duration::from_secs(60)).await;
+    app.wait_for_within("[data-testid=user-row]", Duration::from_secs(60))
+        .await;
+    let users_text = app.js("return document.body.innerText;").await;
+    assert!(
+        users_text.as_str().unwrap().contains(display_name),
+        "the display name is not shown as text in the users list"
+    );
     app.click("[data-testid=view-mode-sessions]").await;
-    app.wait_for_within("[data-testid=session-row]", Duration::from_secs(30)).await;
+    app.wait_for_within("[data-testid=session-row]", Duration::from_secs(30))
+        .await;
     app.click("[data-testid=session-row]").await;
     app.wait_for("[data-testid=timeline-row]").await;
     app.wait_image("[data-testid=session-map]").await;
@@ -348,17 +461,22 @@ async fn connect_form_then_hostile_strings_from_the_backend_render_as_text() {
     for hostile in [
         "<img src=x onerror=\"window.__xss=1\">",
         "<script>window.__xss=2</script>",
-        display_name,
         "<script>window.__xss=4</script>",
     ] {
         assert!(text.contains(hostile), "{hostile:?} is not shown as text");
     }
     app.screenshot("e2e-xss.png").await;
     let executed = app
-        .js("return [typeof window.__xss, document.querySelectorAll('img[src=\"x\"], svg[onload]').length,
-                     [...document.scripts].filter(s => s.textContent.includes('__xss')).length];")
+        .js(
+            "return [typeof window.__xss, document.querySelectorAll('img[src=\"x\"], svg[onload]').length,
+                     [...document.scripts].filter(s => s.textContent.includes('__xss')).length];",
+        )
         .await;
-    assert_eq!(executed, json!(["undefined", 0, 0]), "something from the backend executed or became markup");
+    assert_eq!(
+        executed,
+        json!(["undefined", 0, 0]),
+        "something from the backend executed or became markup"
+    );
     app.stop().await;
     authd.terminate(Duration::from_secs(5));
 }

@@ -33,3 +33,32 @@ describe('api', () => {
     await expect(api.appStatus()).rejects.toMatchObject({ name: 'CommandError', kind: 'Unauthorized' });
   });
 });
+
+describe('api.runSteps and onLiveUpdate', () => {
+  it('passes a channel to run_steps and forwards its progress', async () => {
+    const { onLiveUpdate } = await import('../src/lib/ipc');
+    mockIPC((cmd, payload) => {
+      if (cmd !== 'run_steps') throw new Error(`unexpected command ${cmd}`);
+      const channel = (payload as { onProgress: { onmessage: (p: unknown) => void } }).onProgress;
+      channel.onmessage({ done: 1, total: 2 });
+      channel.onmessage({ done: 2, total: 2 });
+      return [];
+    });
+    const seen: unknown[] = [];
+    await expect(api.runSteps([], (p) => seen.push(p))).resolves.toEqual([]);
+    expect(seen).toEqual([{ done: 1, total: 2 }, { done: 2, total: 2 }]);
+    expect(typeof onLiveUpdate).toBe('function');
+  });
+
+  it('delivers live-update payloads and unsubscribes', async () => {
+    const { onLiveUpdate } = await import('../src/lib/ipc');
+    const { emitEvent } = await import('./fixtures');
+    mockIPC(() => null, { shouldMockEvents: true });
+    const got: unknown[] = [];
+    const stop = await onLiveUpdate((u) => got.push(u.nextInSecs));
+    await emitEvent('live-update', { at: 'x', outcome: null, error: null, nextInSecs: 30 });
+    stop();
+    await emitEvent('live-update', { at: 'y', outcome: null, error: null, nextInSecs: 60 });
+    expect(got).toEqual([30]);
+  });
+});

@@ -1,8 +1,95 @@
 // The UI's only door to the Rust side. It wraps the generated bindings (src/lib/bindings.ts) so
 // that components get plain values or a thrown CommandError with the closed set of kinds.
-import { commands, type AppStatus, type ErrorKind, type IpcError, type KeyringHealth } from './bindings';
+import { Channel } from '@tauri-apps/api/core';
+import {
+  commands,
+  events,
+  type AppStatus,
+  type ConnectionCheck,
+  type Entry,
+  type ErrorKind,
+  type Feedback,
+  type FindingFilter,
+  type FindingRow,
+  type Inspection,
+  type Intent,
+  type IpcError,
+  type ItemResult,
+  type LiveUpdate,
+  type Overview,
+  type ProfileForm,
+  type ProfileView,
+  type Progress,
+  type ScopeKind,
+  type SessionPage,
+  type SessionQuery,
+  type Sparkline,
+  type SessionView,
+  type Step,
+  type Suppression,
+  type SyncOutcome,
+  type Theme,
+  type UserPage,
+  type UserQuery,
+  type UserView,
+  type Verification,
+} from './bindings';
 
-export type { AppStatus, ErrorKind, KeyringHealth };
+export type {
+  ActionKind,
+  ActionReport,
+  AppStatus,
+  BackendKind,
+  BaselinePlace,
+  Capabilities,
+  Check,
+  ConnectionCheck,
+  Entry,
+  ErrorKind,
+  Evidence,
+  Feedback,
+  Finding,
+  FindingBrief,
+  FindingFilter,
+  FindingRow,
+  Inspection,
+  Intent,
+  IpcError,
+  ItemResult,
+  JsonValue,
+  KeyringHealth,
+  LintView,
+  LiveUpdate,
+  Overview,
+  Problem,
+  ProfileForm,
+  ProfileView,
+  Progress,
+  Residual,
+  ScopeKind,
+  SessionPage,
+  SessionQuery,
+  SessionRow,
+  SessionSort,
+  SessionView,
+  Severity,
+  Side,
+  Signature,
+  Sparkline,
+  Step,
+  Suppression,
+  SyncOutcome,
+  Theme,
+  TimelineEvent,
+  TokenSeen,
+  UserPage,
+  UserQuery,
+  UserSort,
+  UserSummary,
+  UserView,
+  Verdict,
+  Verification,
+} from './bindings';
 
 const KINDS: readonly ErrorKind[] = ['Unauthorized', 'NotFound', 'Validation', 'Upstream', 'RateLimited', 'Internal'];
 
@@ -32,10 +119,10 @@ function isIpcError(e: unknown): e is IpcError {
 
 type Result<T> = { status: 'ok'; data: T } | { status: 'error'; error: IpcError };
 
-async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
+async function unwrap<T>(call: () => Promise<Result<T>>): Promise<T> {
   let r: Result<T>;
   try {
-    r = await call;
+    r = await call();
   } catch (e) {
     throw CommandError.from(e);
   }
@@ -44,5 +131,44 @@ async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
 }
 
 export const api = {
-  appStatus: (): Promise<AppStatus> => unwrap(commands.appStatus()),
+  appStatus: (): Promise<AppStatus> => unwrap(() => commands.appStatus()),
+  overview: (): Promise<Overview> => unwrap(() => commands.overview()),
+  startDemo: (): Promise<SyncOutcome> => unwrap(() => commands.startDemo()),
+  addProfile: (form: ProfileForm): Promise<ProfileView> => unwrap(() => commands.addProfile(form)),
+  testProfile: (profile: string | null): Promise<ConnectionCheck> => unwrap(() => commands.testProfile(profile)),
+  syncNow: (profile: string | null = null): Promise<SyncOutcome> => unwrap(() => commands.syncNow(profile)),
+  listUsers: (query: UserQuery): Promise<UserPage> => unwrap(() => commands.listUsers(query)),
+  listSessions: (query: SessionQuery): Promise<SessionPage> => unwrap(() => commands.listSessions(query)),
+  sparklines: (sessionIds: string[], theme: Theme): Promise<Sparkline[]> =>
+    unwrap(() => commands.sparklines(sessionIds, theme)),
+  sessionView: (sessionId: string, theme: Theme): Promise<SessionView> =>
+    unwrap(() => commands.sessionView(sessionId, theme)),
+  userView: (userId: string, theme: Theme): Promise<UserView> => unwrap(() => commands.userView(userId, theme)),
+  listFindings: (filter: FindingFilter): Promise<FindingRow[]> => unwrap(() => commands.listFindings(filter)),
+  setVerdict: (feedback: Feedback): Promise<null> => unwrap(() => commands.setVerdict(feedback)),
+  suppressFinding: (findingId: string, scope: ScopeKind, note: string | null): Promise<Suppression> =>
+    unwrap(() => commands.suppressFinding(findingId, scope, note)),
+  planAction: (intent: Intent, targets: string[]): Promise<Step[]> =>
+    unwrap(() => commands.planAction(intent, targets)),
+  /** Runs confirmed steps; `onProgress` gets every progress report the core sends. */
+  runSteps: (steps: Step[], onProgress: (p: Progress) => void): Promise<ItemResult[]> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onProgress;
+    return unwrap(() => commands.runSteps(steps, channel));
+  },
+  cancelSteps: async (): Promise<void> => {
+    try {
+      await commands.cancelSteps();
+    } catch (e) {
+      throw CommandError.from(e);
+    }
+  },
+  inspectToken: (token: string): Promise<Inspection> => unwrap(() => commands.inspectToken(token)),
+  auditRecent: (limit: number): Promise<Entry[]> => unwrap(() => commands.auditRecent(limit)),
+  auditVerify: (): Promise<Verification> => unwrap(() => commands.auditVerify()),
 };
+
+/** Subscribes to the background sync's reports; resolves to the function that unsubscribes. */
+export async function onLiveUpdate(handler: (u: LiveUpdate) => void): Promise<() => void> {
+  return events.liveUpdate.listen((e) => handler(e.payload));
+}
