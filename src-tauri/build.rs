@@ -4,6 +4,7 @@ const COMMANDS: &[&str] = &[
     "overview",
     "start_demo",
     "add_profile",
+    "replace_profile_secret",
     "test_profile",
     "sync_now",
     "list_users",

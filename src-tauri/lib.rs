@@ -21,6 +21,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::console::overview,
             commands::console::start_demo,
             commands::console::add_profile,
+            commands::console::replace_profile_secret,
             commands::console::test_profile,
             commands::console::sync_now,
             commands::views::list_users,

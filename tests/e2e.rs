@@ -248,6 +248,7 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
 }
 
 mod flows;
+mod measure;
 
 fn descendants(pid: u32) -> Vec<u32> {
     let out = Command::new("pgrep")

@@ -74,6 +74,17 @@ pub async fn add_profile(
         .ok_or_else(|| gatehouse_core::Error::Internal("profile vanished".into()))?)
 }
 
+/// Re-enter a refused or rotated credential: the new secret replaces the old one in the keyring.
+#[tauri::command]
+#[specta::specta]
+pub async fn replace_profile_secret(
+    console: State<'_, Arc<Console>>,
+    name: String,
+    secret: String,
+) -> Result<(), IpcError> {
+    Ok(console.replace_secret(&name, Sensitive::new(secret)).await?)
+}
+
 /// Reachability, authentication and what the credential may do.
 #[tauri::command]
 #[specta::specta]

@@ -149,6 +149,24 @@ impl Console {
         Ok(profile)
     }
 
+    /// Replaces a profile's client secret in the keyring (a refused or rotated credential),
+    /// audited without the secret.
+    pub async fn replace_secret(&self, name: &str, secret: Sensitive<String>) -> Result<(), Error> {
+        let profile = self.config()?.get(name)?.clone();
+        self.secrets.put(&profile.secret_name()?, &secret)?;
+        self.audit_log()
+            .await?
+            .append(crate::audit::NewEntry {
+                actor: actor(),
+                action: "profile.secret_replaced".into(),
+                profile: Some(profile.name.clone()),
+                target: Some(profile.name),
+                detail: serde_json::json!({ "where": "OS keyring" }),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Removes the profile from the config and its secret from the keyring.
     pub fn remove_profile(&self, name: &str) -> Result<(), Error> {
         let mut config = self.config()?;

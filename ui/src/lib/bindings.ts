@@ -48,6 +48,17 @@ async addProfile(form: ProfileForm) : Promise<Result<ProfileView, IpcError>> {
 }
 },
 /**
+ * Re-enter a refused or rotated credential: the new secret replaces the old one in the keyring.
+ */
+async replaceProfileSecret(name: string, secret: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("replace_profile_secret", { name, secret }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Reachability, authentication and what the credential may do.
  */
 async testProfile(profile: string | null) : Promise<Result<ConnectionCheck, IpcError>> {

@@ -135,6 +135,8 @@ export const api = {
   overview: (): Promise<Overview> => unwrap(() => commands.overview()),
   startDemo: (): Promise<SyncOutcome> => unwrap(() => commands.startDemo()),
   addProfile: (form: ProfileForm): Promise<ProfileView> => unwrap(() => commands.addProfile(form)),
+  replaceProfileSecret: (name: string, secret: string): Promise<null> =>
+    unwrap(() => commands.replaceProfileSecret(name, secret)),
   testProfile: (profile: string | null): Promise<ConnectionCheck> => unwrap(() => commands.testProfile(profile)),
   syncNow: (profile: string | null = null): Promise<SyncOutcome> => unwrap(() => commands.syncNow(profile)),
   listUsers: (query: UserQuery): Promise<UserPage> => unwrap(() => commands.listUsers(query)),
