@@ -398,6 +398,23 @@ fn activity_statement<'a>(
 pub mod read {
     use super::*;
 
+    /// An `activity` row as selected by `SELECT event_id, at_ms, user_id, session_id, jti, ip,
+    /// user_agent, method, path, status, denial_reason, sensitive` (also what detection reads).
+    pub type ActivityRow = (
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        bool,
+    );
+
     #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
     #[serde(rename_all = "camelCase")]
     pub struct UserRow {
@@ -501,21 +518,7 @@ pub mod read {
         session: &str,
         limit: i64,
     ) -> Result<Vec<Activity>, Error> {
-        type Row = (
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<String>,
-            bool,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<ActivityRow> = sqlx::query_as(
             "SELECT event_id, at_ms, user_id, session_id, jti, ip, user_agent, method, path, status, denial_reason,
                     sensitive
              FROM activity WHERE profile = ? AND session_id = ? ORDER BY at_ms LIMIT ?",

@@ -193,20 +193,7 @@ pub struct Detector {
     live: Mutex<HashMap<String, Live>>,
 }
 
-type ActivityRow = (
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    bool,
-);
+use crate::sync::read::ActivityRow;
 
 fn to_event(row: ActivityRow) -> Option<Event> {
     let (_, at, user, session, jti, ip, ua, method, path, status, denial, sensitive) = row;

@@ -228,6 +228,31 @@ impl ListCache {
     }
 }
 
+/// The ordered ids of a query: from the cache when it has them, else from `fetch` (then cached).
+async fn ordered_ids<Q, F, Fut>(
+    cache: Option<&ListCache>,
+    what: &str,
+    profile: &str,
+    key_query: &Q,
+    fetch: F,
+) -> Result<std::sync::Arc<Vec<String>>, Error>
+where
+    Q: std::fmt::Debug,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, Error>>,
+{
+    let Some(cache) = cache else {
+        return Ok(std::sync::Arc::new(fetch().await?));
+    };
+    let key = cache.key(what, profile, format!("{key_query:?}"));
+    if let Some(ids) = cache.get(&key) {
+        return Ok(ids);
+    }
+    let ids = std::sync::Arc::new(fetch().await?);
+    cache.put(key, std::sync::Arc::clone(&ids));
+    Ok(ids)
+}
+
 fn page_of(ids: &[String], offset: u32, limit: Option<u32>) -> &[String] {
     let limit = limit.unwrap_or(100).clamp(1, 500) as usize;
     let start = (offset as usize).min(ids.len());
@@ -298,18 +323,10 @@ pub async fn sessions(
         limit: None,
         ..q.clone()
     };
-    let key = cache.map(|c| c.key("sessions", profile, format!("{key_query:?}")));
-    let ids = match (cache, &key) {
-        (Some(c), Some(k)) => match c.get(k) {
-            Some(ids) => ids,
-            None => {
-                let ids = std::sync::Arc::new(session_ids(store, profile, q).await?);
-                c.put(k.clone(), std::sync::Arc::clone(&ids));
-                ids
-            }
-        },
-        _ => std::sync::Arc::new(session_ids(store, profile, q).await?),
-    };
+    let ids = ordered_ids(cache, "sessions", profile, &key_query, || {
+        session_ids(store, profile, q)
+    })
+    .await?;
     let rows = sessions_by_id(store, profile, page_of(&ids, q.offset, q.limit)).await?;
     Ok(SessionPage {
         total: u32::try_from(ids.len()).unwrap_or(u32::MAX),
@@ -514,18 +531,10 @@ pub async fn users(
         limit: None,
         ..q.clone()
     };
-    let key = cache.map(|c| c.key("users", profile, format!("{key_query:?}")));
-    let ids = match (cache, &key) {
-        (Some(c), Some(k)) => match c.get(k) {
-            Some(ids) => ids,
-            None => {
-                let ids = std::sync::Arc::new(user_ids(store, profile, q).await?);
-                c.put(k.clone(), std::sync::Arc::clone(&ids));
-                ids
-            }
-        },
-        _ => std::sync::Arc::new(user_ids(store, profile, q).await?),
-    };
+    let ids = ordered_ids(cache, "users", profile, &key_query, || {
+        user_ids(store, profile, q)
+    })
+    .await?;
     let rows = users_by_id(store, profile, page_of(&ids, q.offset, q.limit)).await?;
     Ok(UserPage {
         total: u32::try_from(ids.len()).unwrap_or(u32::MAX),
@@ -817,24 +826,10 @@ fn short(id: &str) -> String {
 
 /// One session row by id.
 pub async fn session_by_id(store: &Store, profile: &str, session_id: &str) -> Result<SessionRow, Error> {
-    let sql = format!(
-        "WITH {TOP} SELECT s.id, s.user_id, u.username, s.ip, s.user_agent, f.city,
-                f.country, f.org, f.network_class, f.device, f.last_ip, f.asn,
-                s.started_at_ms, s.last_seen_at_ms, s.expires_at_ms, s.active, s.revoked_at_ms,
-                f.events, f.denied, f.places, t.fid, t.fkind, t.frank, t.fscore
-         FROM sessions s
-         LEFT JOIN users u ON u.profile = s.profile AND u.id = s.user_id
-         LEFT JOIN session_facts f ON f.profile = s.profile AND f.session_id = s.id
-         LEFT JOIN top t ON t.session_id = s.id AND t.rn = 1
-         WHERE s.profile = ?1 AND s.id = ?2"
-    );
-    let row = sqlx::query(&sql)
-        .bind(profile)
-        .bind(session_id)
-        .fetch_optional(store.pool())
+    sessions_by_id(store, profile, &[session_id.to_string()])
         .await?
-        .ok_or_else(|| Error::UnknownSession(session_id.to_string()))?;
-    Ok(session_row(&row)?)
+        .pop()
+        .ok_or_else(|| Error::UnknownSession(session_id.to_string()))
 }
 
 enum Scope<'a> {
