@@ -7,6 +7,23 @@ use gatehouse_core::ErrorKind;
 #[error("{0}")]
 pub struct NotVerified(pub String);
 
+/// An error of a known kind raised by the CLI itself (bad arguments, a missing input file).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failed {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Failed {
+    pub fn new(kind: ErrorKind, message: impl std::fmt::Display) -> Self {
+        Failed {
+            kind,
+            message: message.to_string(),
+        }
+    }
+}
+
 pub fn code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Internal => 1,
@@ -26,6 +43,7 @@ pub fn report(e: &anyhow::Error) -> std::process::ExitCode {
     let kind = e
         .downcast_ref::<gatehouse_core::Error>()
         .map(|e| e.kind())
+        .or_else(|| e.downcast_ref::<Failed>().map(|f| f.kind))
         .unwrap_or(ErrorKind::Internal);
     eprintln!("error: {e:#}");
     std::process::ExitCode::from(code(kind))

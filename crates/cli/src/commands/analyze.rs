@@ -8,7 +8,9 @@ use gatehouse_core::enrich::{EnrichConfig, Enricher};
 use gatehouse_core::ingest::Format;
 use gatehouse_core::ingest::time::format_ms;
 
+use crate::exit::Failed;
 use crate::output;
+use gatehouse_core::ErrorKind;
 
 const SCHEMA: &str = "\
 Input (generic JSONL, one object per line; blank lines are skipped):
@@ -88,25 +90,27 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 /// Bad input ends with exit code 2, a missing file with 3 (the codes `--help` documents).
-fn fail(code: i32, message: impl std::fmt::Display) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(code)
+fn fail(kind: ErrorKind, message: impl std::fmt::Display) -> anyhow::Error {
+    Failed::new(kind, message).into()
 }
 
 pub fn run(args: AnalyzeArgs, json: bool) -> anyhow::Result<()> {
     let config = Config::default()
         .with_overrides(args.set.iter().map(String::as_str))
-        .unwrap_or_else(|e| fail(2, e));
+        .map_err(|e| fail(ErrorKind::Validation, e))?;
     for f in &args.files {
         if !f.is_file() {
-            fail(3, format!("no such file: {}", f.display()));
+            return Err(fail(
+                ErrorKind::NotFound,
+                format!("no such file: {}", f.display()),
+            ));
         }
     }
     let enricher = Enricher::open(&EnrichConfig {
         city_db: args.geoip.clone(),
         asn_db: args.asn.clone(),
     })
-    .unwrap_or_else(|e| fail(2, e));
+    .map_err(|e| fail(ErrorKind::Validation, e))?;
     let mut configs = vec![config];
     if args.backtest {
         configs.push(Config::default());
@@ -117,10 +121,10 @@ pub fn run(args: AnalyzeArgs, json: bool) -> anyhow::Result<()> {
         suppressions: Vec::new(),
         threads: args.threads,
     };
-    let mut reports = batch::analyze(&args.files, &options, &enricher).unwrap_or_else(|e| match e {
-        batch::BatchError::Internal(_) => fail(1, e),
-        _ => fail(2, e),
-    });
+    let mut reports = batch::analyze(&args.files, &options, &enricher).map_err(|e| match e {
+        batch::BatchError::Internal(_) => fail(ErrorKind::Internal, e),
+        _ => fail(ErrorKind::Validation, e),
+    })?;
     let baseline = if args.backtest { reports.pop() } else { None };
     let Some(report) = reports.pop() else {
         anyhow::bail!("no report produced")
