@@ -506,7 +506,8 @@ pub struct Log {
     anchor: Option<std::sync::Arc<dyn crate::secrets::SecretStore>>,
 }
 
-const ANCHOR_NAME: &str = "audit/head";
+/// Before anchors were per store, one entry held the head of whichever store wrote last.
+const LEGACY_ANCHOR_NAME: &str = "audit/head";
 
 impl Log {
     pub fn new(store: Store, anchor: Option<std::sync::Arc<dyn crate::secrets::SecretStore>>) -> Log {
@@ -515,6 +516,12 @@ impl Log {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The keyring entry holding this store's head: one per store, so two stores (a demo and a
+    /// production folder) never overwrite each other's anchor.
+    fn anchor_name(&self) -> Result<crate::secrets::SecretName, crate::secrets::Error> {
+        crate::secrets::SecretName::new(format!("audit/head/{}", self.store.id()))
     }
 
     pub async fn append(&self, entry: NewEntry) -> Result<Entry, Error> {
@@ -526,7 +533,7 @@ impl Log {
             };
             // Anchoring is best effort: a failure is logged and shows up as an anchor mismatch
             // on the next verification, it does not lose the entry.
-            let stored = crate::secrets::SecretName::new(ANCHOR_NAME).and_then(|name| {
+            let stored = self.anchor_name().and_then(|name| {
                 let text = serde_json::to_string(&head).unwrap_or_default();
                 secrets.put(&name, &crate::secrets::Sensitive::new(text))
             });
@@ -539,8 +546,13 @@ impl Log {
 
     pub fn anchored_head(&self) -> Option<Head> {
         let secrets = self.anchor.as_ref()?;
-        let name = crate::secrets::SecretName::new(ANCHOR_NAME).ok()?;
-        let value = secrets.get(&name).ok()??;
+        let name = self.anchor_name().ok()?;
+        let value = match secrets.get(&name).ok()? {
+            Some(v) => v,
+            None => secrets
+                .get(&crate::secrets::SecretName::new(LEGACY_ANCHOR_NAME).ok()?)
+                .ok()??,
+        };
         serde_json::from_str(value.expose()).ok()
     }
 

@@ -546,6 +546,8 @@ impl Console {
         token: &str,
         profile: Option<&str>,
     ) -> Result<crate::inspect::Inspection, Error> {
+        // Malformed input is refused before any keyring or network access.
+        crate::inspect::decode(token.trim(), chrono::Utc::now().timestamp())?;
         let (profile, backend) = self.backend(profile)?;
         let store = self.store().await?;
         Ok(crate::inspect::inspect(token, store, &profile.name, backend.as_ref()).await?)

@@ -30,6 +30,9 @@ impl Error {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Names this database among others on the machine (a hash of its canonical path), so that
+    /// what is anchored outside it (the audit head in the keyring) is per store.
+    id: String,
 }
 
 impl Store {
@@ -46,7 +49,8 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Self::migrated(pool).await
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Self::migrated(pool, store_id(&canonical.to_string_lossy())).await
     }
 
     /// A private in-memory store (unit tests).
@@ -57,14 +61,20 @@ impl Store {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        Self::migrated(pool).await
+        let id = store_id(&format!("memory-{}", hex::encode(rand::random::<[u8; 8]>())));
+        Self::migrated(pool, id).await
     }
 
-    async fn migrated(pool: SqlitePool) -> Result<Store, Error> {
+    /// This store's name among others on the machine (stable for a given path).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn migrated(pool: SqlitePool, id: String) -> Result<Store, Error> {
         sqlx::migrate!("./migrations").run(&pool).await?;
         // A sync killed while it had the index dropped left the table without it.
         sqlx::query(ACTIVITY_BY_SESSION).execute(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, id })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -100,6 +110,11 @@ impl Store {
 /// times what building it once after does) and creates it again with this statement.
 pub(crate) const ACTIVITY_BY_SESSION: &str =
     "CREATE INDEX IF NOT EXISTS activity_by_session ON activity (profile, session_id, at_ms)";
+
+fn store_id(seed: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..8])
+}
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
