@@ -391,12 +391,10 @@ impl Console {
     ) -> Result<Vec<(String, String)>, Error> {
         let profile = self.profile(profile)?;
         let store = self.store().await?;
-        let end: Option<i64> = sqlx::query_scalar("SELECT max(at_ms) FROM activity WHERE profile = ?")
-            .bind(&profile.name)
-            .fetch_one(store.pool())
-            .await
-            .map_err(crate::store::Error::from)?;
-        let end = end.unwrap_or_else(crate::store::now_ms) + 1;
+        let end = crate::views::newest_activity_ms(store, &profile.name)
+            .await?
+            .unwrap_or_else(crate::store::now_ms)
+            + 1;
         let counts =
             crate::views::sparklines(store, &profile.name, session_ids, end, 48, 30 * 60_000).await?;
         let size = crate::render::Size {
@@ -453,6 +451,12 @@ impl Console {
     ) -> Result<Vec<FindingRow>, Error> {
         let profile = self.profile(profile)?;
         Ok(triage::list(self.store().await?, &profile.name, filter).await?)
+    }
+
+    /// One stored finding with its explanation and evidence.
+    pub async fn finding(&self, profile: Option<&str>, id: &str) -> Result<FindingRow, Error> {
+        let profile = self.profile(profile)?;
+        Ok(triage::get(self.store().await?, &profile.name, id).await?)
     }
 
     /// Records a verdict on a finding, audited.

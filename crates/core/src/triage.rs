@@ -108,6 +108,9 @@ pub struct FindingRow {
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct FindingFilter {
+    /// Only this finding.
+    #[serde(default)]
+    pub id: Option<String>,
     pub min_severity: Option<Severity>,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
@@ -467,13 +470,38 @@ fn verdict_str(v: Verdict) -> &'static str {
     }
 }
 
-fn severity_rank(s: Severity) -> i64 {
+/// The `findings.severity_rank` column: the one mapping between severities and their stored rank.
+pub(crate) fn severity_rank(s: Severity) -> i64 {
     match s {
         Severity::Low => 0,
         Severity::Medium => 1,
         Severity::High => 2,
         Severity::Critical => 3,
     }
+}
+
+pub(crate) fn severity_of_rank(r: i64) -> Severity {
+    match r {
+        3 => Severity::Critical,
+        2 => Severity::High,
+        1 => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+/// One stored finding by id.
+pub async fn get(store: &Store, profile: &str, id: &str) -> Result<FindingRow, Error> {
+    list(
+        store,
+        profile,
+        &FindingFilter {
+            id: Some(id.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| Error::UnknownFinding(id.to_string(), profile.to_string()))
 }
 
 /// The profile's suppressions, oldest first.
@@ -649,6 +677,7 @@ pub async fn list(store: &Store, profile: &str, filter: &FindingFilter) -> Resul
          WHERE f.profile = ?1 AND f.severity_rank >= ?2
            AND (?3 IS NULL OR f.user_id = ?3) AND (?4 IS NULL OR f.session_id = ?4)
            AND (?5 = 0 OR fb.verdict IS NULL OR fb.verdict <> 'false_positive')
+           AND (?7 IS NULL OR f.id = ?7)
          ORDER BY f.severity_rank DESC, f.detected_at_ms DESC LIMIT ?6",
     )
     .bind(profile)
@@ -657,6 +686,7 @@ pub async fn list(store: &Store, profile: &str, filter: &FindingFilter) -> Resul
     .bind(&filter.session_id)
     .bind(filter.hide_false_positives)
     .bind(limit)
+    .bind(&filter.id)
     .fetch_all(store.pool())
     .await?;
     rows.into_iter()

@@ -12,7 +12,7 @@ use crate::audit::{self, Entry};
 use crate::detect::{Severity, geo::haversine_km};
 use crate::render::{self, Band, MapLeg, MapPoint, MapSpec, Marker, MarkerKind, RateSeries, Size, Theme};
 use crate::store::{self, Store};
-use crate::triage::{self, FindingFilter, FindingRow};
+use crate::triage::{self, FindingFilter, FindingRow, severity_of_rank, severity_rank};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -128,15 +128,6 @@ pub struct SessionPage {
 
 fn ms(v: Option<i64>) -> Option<DateTime<Utc>> {
     v.and_then(DateTime::from_timestamp_millis)
-}
-
-fn severity_of_rank(r: i64) -> Severity {
-    match r {
-        3 => Severity::Critical,
-        2 => Severity::High,
-        1 => Severity::Medium,
-        _ => Severity::Low,
-    }
 }
 
 fn like(search: &Option<String>) -> Option<String> {
@@ -262,7 +253,7 @@ fn page_of(ids: &[String], offset: u32, limit: Option<u32>) -> &[String] {
 /// Every session id matching the query, in the query's order.
 pub async fn session_ids(store: &Store, profile: &str, q: &SessionQuery) -> Result<Vec<String>, Error> {
     let search = like(&q.search);
-    let min_rank = q.min_severity.map(|s| s as i64);
+    let min_rank = q.min_severity.map(severity_rank);
     let sql = format!(
         "WITH {TOP} SELECT s.id {SESSION_FROM} ORDER BY {}",
         sort_sql(q.sort, q.ascending)
@@ -449,7 +440,7 @@ const USER_FROM: &str = "FROM users u
 pub async fn user_ids(store: &Store, profile: &str, q: &UserQuery) -> Result<Vec<String>, Error> {
     let search = like(&q.search);
     let exact = q.search.as_deref().map(str::trim);
-    let min_rank = q.min_severity.map(|s| s as i64);
+    let min_rank = q.min_severity.map(severity_rank);
     let dir = if q.ascending { "ASC" } else { "DESC" };
     let order = match q.sort {
         UserSort::Risk => format!("coalesce(t.frank, -1) {dir}, coalesce(t.nf, 0) {dir}, s.last DESC"),
@@ -541,6 +532,16 @@ pub async fn users(
         offset: q.offset,
         rows,
     })
+}
+
+/// The time of the profile's newest stored activity (where sparkline windows end).
+pub async fn newest_activity_ms(store: &Store, profile: &str) -> Result<Option<i64>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT max(at_ms) FROM activity WHERE profile = ?")
+            .bind(profile)
+            .fetch_one(store.pool())
+            .await?,
+    )
 }
 
 /// Requests per bucket for each session over the `buckets × bucket_ms` window ending at `end_ms`.

@@ -431,7 +431,11 @@ export type FindingBrief = { id: string; kind: string; severity: Severity; score
 /**
  * Which findings to list.
  */
-export type FindingFilter = { minSeverity: Severity | null; userId: string | null; sessionId: string | null; 
+export type FindingFilter = { 
+/**
+ * Only this finding.
+ */
+id?: string | null; minSeverity: Severity | null; userId: string | null; sessionId: string | null; 
 /**
  * Leave out findings marked false positive.
  */

@@ -91,6 +91,7 @@ pub async fn run(c: FindingsCommand, profile: Option<&str>, json: bool) -> anyho
                 session_id: a.session,
                 hide_false_positives: a.open,
                 limit: Some(a.limit),
+                id: None,
             };
             let rows = console.findings(Some(&p.name), &filter).await?;
             if json {
@@ -128,17 +129,7 @@ pub async fn run(c: FindingsCommand, profile: Option<&str>, json: bool) -> anyho
             Ok(())
         }
         FindingsCommand::Show { id } => {
-            let p = console.profile(profile)?;
-            let rows = console.findings(Some(&p.name), &FindingFilter::default()).await?;
-            let Some(row) = rows.into_iter().find(|r| r.id == id) else {
-                return Err(
-                    gatehouse_core::Error::Triage(gatehouse_core::triage::Error::UnknownFinding(
-                        id,
-                        p.name.clone(),
-                    ))
-                    .into(),
-                );
-            };
+            let row = console.finding(profile, &id).await?;
             if json {
                 return output::json(&row);
             }
