@@ -163,6 +163,19 @@ async fn confirm_and_wait(app: &AppSession, min_steps: usize) -> Vec<(String, St
 async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_and_bulk_revoked() {
     let home = tempfile::tempdir().unwrap();
     let home_path = home.path().to_path_buf();
+    // Desktop notifications go over the session bus to org.freedesktop.Notifications: record
+    // every Notify call the app makes (no notification daemon needs to be running to see them).
+    let notify_log = home_path.join("notify-calls.txt");
+    let _monitor = Proc::spawn(
+        "dbus-monitor",
+        Command::new("dbus-monitor")
+            .args([
+                "--session",
+                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(Stdio::from(std::fs::File::create(&notify_log).unwrap()))
+            .stderr(Stdio::null()),
+    );
     let app = AppSession::start_with(
         home,
         &[
@@ -226,6 +239,14 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     app.wait_for("[data-testid=session-detail]").await;
+    // The live sync that flagged it raised a desktop notification for the new high finding.
+    let calls = wait_for_notification(&notify_log, Duration::from_secs(30));
+    assert!(
+        calls.contains("Gatehouse: act now")
+            && (calls.contains("likely stolen session")
+                || calls.contains("new high or critical findings")),
+        "no desktop notification for the new finding; Notify calls seen:\n{calls}"
+    );
     app.wait_image("[data-testid=rate-graph]").await;
     app.wait_image("[data-testid=session-map]").await;
     app.wait_text("[data-testid=finding-explanation]", |t| {
@@ -327,6 +348,16 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
     }
     app.screenshot("e2e-audit.png").await;
     app.stop().await;
+}
+
+/// The Notify calls recorded so far, once one that carries Gatehouse's title has arrived.
+fn wait_for_notification(log: &Path, timeout: Duration) -> String {
+    let mut seen = String::new();
+    wait_until("a desktop notification", timeout, || {
+        seen = std::fs::read_to_string(log).unwrap_or_default();
+        seen.contains("Gatehouse: act now")
+    });
+    seen
 }
 
 /// A city database whose names are hostile markup, for the two addresses the test uses.
