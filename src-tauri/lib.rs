@@ -51,10 +51,34 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) 
         .manage(console)
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
+            #[cfg(target_os = "linux")]
+            software_rendering(app);
             specta.mount_events(app);
             live::spawn(app.handle().clone(), live_console);
             Ok(())
         })
+}
+
+/// Dense tables and static SVG need no GPU compositing, and on Linux WebKit's accelerated mode
+/// costs the web process over 100 MB even when idle (most of it a software GL stack when there
+/// is no GPU). `GATEHOUSE_WEBVIEW_GPU=1` keeps WebKit's default.
+#[cfg(target_os = "linux")]
+fn software_rendering<R: Runtime>(app: &tauri::App<R>) {
+    use tauri::Manager;
+    if std::env::var_os("GATEHOUSE_WEBVIEW_GPU").is_some_and(|v| v == "1") {
+        return;
+    }
+    for window in app.webview_windows().values() {
+        let applied = window.with_webview(|webview| {
+            use webkit2gtk::{SettingsExt, WebViewExt};
+            if let Some(settings) = WebViewExt::settings(&webview.inner()) {
+                settings.set_hardware_acceleration_policy(webkit2gtk::HardwareAccelerationPolicy::Never);
+            }
+        });
+        if let Err(e) = applied {
+            tracing::warn!(error = %e, "cannot turn off the webview's GPU compositing");
+        }
+    }
 }
 
 /// The TypeScript bindings as committed in `ui/src/lib/bindings.ts`.

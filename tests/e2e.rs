@@ -167,10 +167,20 @@ impl AppSession {
 
     async fn screenshot(&self, name: &str) {
         // Let WebKit paint the current DOM before capturing: wait for two animation frames.
+        // The app renders without GPU compositing, where WebKit takes a snapshot on the next
+        // paint; an idle page never paints again, so keep one pixel in the corner changing
+        // (alpha 1/255) until the capture is done.
         tokio::time::timeout(
             Duration::from_secs(10),
             self.client().execute_async(
-                "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                "const done = arguments[arguments.length - 1];
+                 const px = document.createElement('div');
+                 px.id = '__e2e_paint';
+                 px.style.cssText = 'position:fixed;right:0;bottom:0;width:1px;height:1px;pointer-events:none;z-index:2147483647';
+                 document.body.appendChild(px);
+                 let on = false;
+                 window.__e2ePaint = setInterval(() => { on = !on; px.style.background = on ? 'rgba(0,0,0,0.004)' : 'transparent'; }, 50);
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
                 vec![],
             ),
         )
@@ -181,6 +191,8 @@ impl AppSession {
             .await
             .expect("screenshot timed out")
             .unwrap();
+        self.js("clearInterval(window.__e2ePaint); document.getElementById('__e2e_paint')?.remove(); return true;")
+            .await;
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(artifacts_dir().join(name), png).unwrap();
     }
