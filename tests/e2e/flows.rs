@@ -243,8 +243,7 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
     let calls = wait_for_notification(&notify_log, Duration::from_secs(30));
     assert!(
         calls.contains("Gatehouse: act now")
-            && (calls.contains("likely stolen session")
-                || calls.contains("new high or critical findings")),
+            && (calls.contains("likely stolen session") || calls.contains("new high or critical findings")),
         "no desktop notification for the new finding; Notify calls seen:\n{calls}"
     );
     app.wait_image("[data-testid=rate-graph]").await;
