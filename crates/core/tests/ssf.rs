@@ -84,7 +84,11 @@ async fn serve_jwks(jwks: serde_json::Value) -> String {
 }
 
 /// A receiver (our own `ssf receive` endpoint) on `listener`, recording into `w`'s store.
-async fn start_receiver(w: &World, listener: TcpListener, jwks_url: &str) -> tokio::sync::oneshot::Sender<()> {
+async fn start_receiver(
+    w: &World,
+    listener: TcpListener,
+    jwks_url: &str,
+) -> tokio::sync::oneshot::Sender<()> {
     let http = HttpClient::new(ClientOptions::default()).unwrap();
     let rules = receive::rules_for(
         &http,
@@ -151,7 +155,10 @@ async fn sets_round_trip_through_the_receiver_and_every_step_is_audited() {
     .await
     .unwrap();
     let d = t.deliver_due().await.unwrap();
-    assert_eq!((d.delivered, d.refused, d.retrying, d.pending_total), (2, 0, 0, 0));
+    assert_eq!(
+        (d.delivered, d.refused, d.retrying, d.pending_total),
+        (2, 0, 0, 0)
+    );
 
     let got = receive::recent(&w.log, &w.profile, 10).await.unwrap();
     let mut events: Vec<&str> = got.iter().map(|s| s.event.as_str()).collect();
@@ -233,7 +240,10 @@ async fn a_refused_set_is_final_and_audited_with_the_receivers_error_code() {
     let entries = audit::recent(w.log.store(), 10).await.unwrap();
     let refused = entries.iter().find(|e| e.action == "ssf.refused").unwrap();
     assert!(
-        refused.detail["error"].as_str().unwrap().starts_with("invalid_audience"),
+        refused.detail["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_audience"),
         "{}",
         refused.detail
     );

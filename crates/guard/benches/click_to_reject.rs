@@ -57,7 +57,9 @@ async fn run(iterations: usize) {
         click.push(start.elapsed());
     }
     click.sort();
-    println!("click-to-reject at a second resource server (guard over authd's SSE feed), loopback, {iterations} sessions (ms):");
+    println!(
+        "click-to-reject at a second resource server (guard over authd's SSE feed), loopback, {iterations} sessions (ms):"
+    );
     println!(
         "  revoke returned -> first guard 401   p50 {:7.3}  p90 {:7.3}  p99 {:7.3}  max {:7.3}",
         pct(&click, 0.50),

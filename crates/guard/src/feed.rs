@@ -46,7 +46,11 @@ pub(crate) async fn follow(guard: Guard) {
     let mut first = true;
     loop {
         if !first {
-            guard.inner.counters.feed_reconnects.fetch_add(1, Ordering::Relaxed);
+            guard
+                .inner
+                .counters
+                .feed_reconnects
+                .fetch_add(1, Ordering::Relaxed);
         }
         first = false;
         let result = match catch_up(&guard).await {
@@ -57,9 +61,8 @@ pub(crate) async fn follow(guard: Guard) {
             // Everything up to the drop was applied: the set was current until now.
             guard.mark_current();
         }
-        match result {
-            Ok(()) => {}
-            Err(e) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "revocation feed lost"),
+        if let Err(e) = result {
+            tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "revocation feed lost");
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(guard.inner.config.max_backoff);

@@ -264,7 +264,11 @@ impl Guard {
             token: None,
         })?;
         let revoked = {
-            let set = self.inner.revoked.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let set = self
+                .inner
+                .revoked
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             set.check(&at.sub, at.sid.as_deref(), &at.jti, at.iat)
         };
         if let Err(r) = revoked {
@@ -288,7 +292,10 @@ impl Guard {
                     });
                 }
                 FailMode::Open => {
-                    self.inner.counters.accepted_while_stale.fetch_add(1, Ordering::Relaxed);
+                    self.inner
+                        .counters
+                        .accepted_while_stale
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -313,7 +320,13 @@ impl Guard {
     }
 
     fn verifier(&self) -> Arc<Verifier> {
-        Arc::clone(&self.inner.verifier.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .inner
+                .verifier
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Fetches the JWKS unless one was fetched within `jwks_min_refresh` (unless `force`).
@@ -344,7 +357,11 @@ impl Guard {
         let keys = KeySet::from_jwks_json(&bytes).map_err(|e| GuardError::Jwks(e.to_string()))?;
         let kids = keys.kids();
         let verifier = Verifier::new(self.inner.config.policy.clone(), keys);
-        *self.inner.verifier.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(verifier);
+        *self
+            .inner
+            .verifier
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(verifier);
         self.inner.counters.jwks_refreshes.fetch_add(1, Ordering::Relaxed);
         tracing::info!(?kids, "JWKS loaded");
         Ok(true)
@@ -390,13 +407,18 @@ impl Guard {
         }
         let now = (self.inner.config.clock)();
         let unknown = {
-            let mut set = self.inner.revoked.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut set = self
+                .inner
+                .revoked
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             set.apply(entries, now)
         };
         let c = &self.inner.counters;
         c.feed_entries.fetch_add(entries.len() as u64, Ordering::Relaxed);
         if unknown > 0 {
-            c.feed_unknown_entries.fetch_add(unknown as u64, Ordering::Relaxed);
+            c.feed_unknown_entries
+                .fetch_add(unknown as u64, Ordering::Relaxed);
             tracing::warn!(unknown, "feed entries of an unknown kind were ignored");
         }
         if let Some(max) = entries.iter().map(|e| e.cursor).max() {

@@ -121,7 +121,11 @@ impl Metrics {
             let _ = writeln!(out, "gatehouse_guard_rejected_total{{reason=\"{reason}\"}} {n}");
         }
         let _ = writeln!(out, "# TYPE gatehouse_guard_jwks_refreshes_total counter");
-        let _ = writeln!(out, "gatehouse_guard_jwks_refreshes_total {}", self.jwks_refreshes);
+        let _ = writeln!(
+            out,
+            "gatehouse_guard_jwks_refreshes_total {}",
+            self.jwks_refreshes
+        );
         let f = &self.feed;
         let _ = writeln!(out, "# TYPE gatehouse_guard_feed_connected gauge");
         let _ = writeln!(out, "gatehouse_guard_feed_connected {}", u8::from(f.connected));

@@ -130,7 +130,13 @@ mod tests {
     #[test]
     fn an_older_user_entry_never_lowers_the_not_before() {
         let mut s = RevocationSet::default();
-        s.apply(&[e(1, "user", "5", Some(300), 1000), e(2, "user", "5", Some(100), 900)], 0);
+        s.apply(
+            &[
+                e(1, "user", "5", Some(300), 1000),
+                e(2, "user", "5", Some(100), 900),
+            ],
+            0,
+        );
         assert_eq!(s.check("5", None, "j", 250), Err(Revoked::User));
     }
 
@@ -152,7 +158,10 @@ mod tests {
     fn unknown_kinds_and_user_entries_without_not_before_are_reported_not_applied() {
         let mut s = RevocationSet::default();
         assert_eq!(
-            s.apply(&[e(1, "device", "d", None, 1000), e(2, "user", "3", None, 1000)], 0),
+            s.apply(
+                &[e(1, "device", "d", None, 1000), e(2, "user", "3", None, 1000)],
+                0
+            ),
             2
         );
         assert_eq!(s.len(), 0);

@@ -28,7 +28,9 @@ fn read_json(rel: &str) -> Value {
 /// P-256 keys, each its own JWKS).
 fn profile_jwks(profile: &str) -> Vec<Value> {
     match profile {
-        "hs" => vec![json!({"keys": [read_json("jose-cookbook/jwk/3_5.symmetric_key_mac_computation.json")]})],
+        "hs" => {
+            vec![json!({"keys": [read_json("jose-cookbook/jwk/3_5.symmetric_key_mac_computation.json")]})]
+        }
         "rs" => {
             let mut jwk = read_json("jose-cookbook/jwk/3_3.rsa_public_key.json");
             jwk["alg"] = json!("RS256");
@@ -75,7 +77,9 @@ async fn fake_issuer(jwks: Vec<Value>) -> String {
         )
         .route(
             "/revocations",
-            get(|| async { axum::Json(json!({"entries": [], "next_cursor": 0, "head": 0, "has_more": false})) }),
+            get(|| async {
+                axum::Json(json!({"entries": [], "next_cursor": 0, "head": 0, "has_more": false}))
+            }),
         )
         .route(
             "/revocations/stream",
@@ -156,7 +160,10 @@ async fn the_guard_reaches_the_shared_verdict_on_every_corpus_case() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(accepted >= 1 && rejected >= 40, "{accepted} accepted, {rejected} rejected");
+    assert!(
+        accepted >= 1 && rejected >= 40,
+        "{accepted} accepted, {rejected} rejected"
+    );
     for (_, g, _) in &guards {
         g.stop();
     }

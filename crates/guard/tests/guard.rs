@@ -65,7 +65,13 @@ async fn revoked_jti_session_and_user_are_refused_on_the_next_request_after_the_
 
     authd.revoke_token(&admin, &jti_of(&tok)).await;
     caught_up(&guard, &authd).await;
-    assert_eq!(get(&http, &url, &tok).await, (401, json!({"error": "token_revoked", "message": "the access token was revoked"})));
+    assert_eq!(
+        get(&http, &url, &tok).await,
+        (
+            401,
+            json!({"error": "token_revoked", "message": "the access token was revoked"})
+        )
+    );
     assert_eq!(get(&http, &url, &ses).await.0, 200, "other tokens are untouched");
 
     authd.revoke_session(&admin, &ses_sid).await;
@@ -83,7 +89,11 @@ async fn revoked_jti_session_and_user_are_refused_on_the_next_request_after_the_
     caught_up(&guard, &authd).await;
     assert_eq!(get(&http, &url, &usr).await.1["error"], "user_revoked");
     let (again, _) = authd.login("usr").await;
-    assert_eq!(get(&http, &url, &again).await.0, 200, "a login after the revocation works");
+    assert_eq!(
+        get(&http, &url, &again).await.0,
+        200,
+        "a login after the revocation works"
+    );
 
     let m = guard.metrics();
     assert_eq!(m.rejected.get("token_revoked"), Some(&1));
@@ -252,7 +262,10 @@ async fn a_rotated_key_is_fetched_on_its_first_token_and_unknown_kids_are_rate_l
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (rotated, _) = authd.login("u").await;
     assert!(guard2.check(Some(&rotated)).await.is_ok());
-    assert!(guard2.check(Some(&real)).await.is_ok(), "the retired key is still published");
+    assert!(
+        guard2.check(Some(&real)).await.is_ok(),
+        "the retired key is still published"
+    );
     assert_eq!(guard2.metrics().jwks_refreshes, 2);
     guard.stop();
     guard2.stop();

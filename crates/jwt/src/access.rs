@@ -86,7 +86,10 @@ mod tests {
         let mut claims = json!({"iss":"https://iss","aud":"aud","sub":"7","jti":"j","iat":1000,"nbf":1000,"exp":1600,"scope":"a b","sid":"s1"});
         let t = s.sign(&claims).unwrap();
         let at = verify_access(&v, &t, 1100, Sid::Required).unwrap();
-        assert_eq!((at.sub.as_str(), at.sid.as_deref(), at.scope.as_str()), ("7", Some("s1"), "a b"));
+        assert_eq!(
+            (at.sub.as_str(), at.sid.as_deref(), at.scope.as_str()),
+            ("7", Some("s1"), "a b")
+        );
         claims.as_object_mut().unwrap().remove("sid");
         let t = s.sign(&claims).unwrap();
         assert_eq!(
@@ -100,7 +103,9 @@ mod tests {
     fn nbf_is_required_by_the_profile() {
         let (s, v) = setup();
         let t = s
-            .sign(&json!({"iss":"https://iss","aud":"aud","sub":"7","jti":"j","iat":1000,"exp":1600,"sid":"s"}))
+            .sign(
+                &json!({"iss":"https://iss","aud":"aud","sub":"7","jti":"j","iat":1000,"exp":1600,"sid":"s"}),
+            )
             .unwrap();
         assert_eq!(
             verify_access(&v, &t, 1100, Sid::Required).unwrap_err().reason,

@@ -129,7 +129,8 @@ impl RawSsf {
         }
         let mut receivers = Vec::new();
         for r in &self.receivers {
-            if r.name.is_empty() || r.name.len() > 64 || receivers.iter().any(|x: &Receiver| x.name == r.name) {
+            if r.name.is_empty() || r.name.len() > 64 || receivers.iter().any(|x: &Receiver| x.name == r.name)
+            {
                 return Err("ssf.receivers need unique names of 1 to 64 characters".into());
             }
             if r.audience.is_empty() {
@@ -243,7 +244,12 @@ impl Transmitter {
 
     /// One SET per configured receiver, written to the outbox and the audit log in that
     /// order; delivery is a separate step ([`Transmitter::deliver_due`]). Returns the jtis.
-    pub async fn emit(&self, event: CaepEvent, subject: &Subject, txn: Option<&str>) -> Result<Vec<String>, Error> {
+    pub async fn emit(
+        &self,
+        event: CaepEvent,
+        subject: &Subject,
+        txn: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
         let mut jtis = Vec::new();
         let iat = chrono::Utc::now().timestamp();
         for r in &self.config.receivers {
@@ -334,8 +340,12 @@ impl Transmitter {
                         .bind(id)
                         .execute(pool)
                         .await?;
-                    self.audit("ssf.delivered", &jti, json!({ "receiver": receiver, "attempts": attempts + 1 }))
-                        .await?;
+                    self.audit(
+                        "ssf.delivered",
+                        &jti,
+                        json!({ "receiver": receiver, "attempts": attempts + 1 }),
+                    )
+                    .await?;
                     out.delivered += 1;
                 }
                 Some(s) if s == reqwest::StatusCode::BAD_REQUEST => {
@@ -350,8 +360,12 @@ impl Transmitter {
                         .bind(id)
                         .execute(pool)
                         .await?;
-                    self.audit("ssf.refused", &jti, json!({ "receiver": receiver, "error": error }))
-                        .await?;
+                    self.audit(
+                        "ssf.refused",
+                        &jti,
+                        json!({ "receiver": receiver, "error": error }),
+                    )
+                    .await?;
                     out.refused += 1;
                 }
                 other => {
@@ -370,10 +384,11 @@ impl Transmitter {
                 }
             }
         }
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM ssf_outbox WHERE profile = ? AND state = 'pending'")
-            .bind(&self.profile)
-            .fetch_one(pool)
-            .await?;
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM ssf_outbox WHERE profile = ? AND state = 'pending'")
+                .bind(&self.profile)
+                .fetch_one(pool)
+                .await?;
         out.pending_total = u32::try_from(pending).unwrap_or(u32::MAX);
         Ok(out)
     }
@@ -451,7 +466,10 @@ mod tests {
         let a = signing_key(&secrets, "prod").unwrap();
         let b = signing_key(&secrets, "prod").unwrap();
         assert_eq!(a.public_jwk(), b.public_jwk());
-        assert_ne!(signing_key(&secrets, "other").unwrap().public_jwk(), a.public_jwk());
+        assert_ne!(
+            signing_key(&secrets, "other").unwrap().public_jwk(),
+            a.public_jwk()
+        );
     }
 
     #[test]

@@ -76,7 +76,12 @@ impl Console {
             .ssf
             .as_ref()
             .and_then(|s| s.transmitter.clone())
-            .ok_or_else(|| SsfError::Config(format!("profile {} has no [profiles.{}.ssf.transmitter]", profile.name, profile.name)))?;
+            .ok_or_else(|| {
+                SsfError::Config(format!(
+                    "profile {} has no [profiles.{}.ssf.transmitter]",
+                    profile.name, profile.name
+                ))
+            })?;
         let rules = receive::rules_for(&http_for(&profile)?, &transmitter).await?;
         let inbox = Inbox {
             log: self.audit_log().await?,
@@ -91,7 +96,11 @@ impl Console {
     }
 
     /// The newest SETs received for a profile.
-    pub async fn ssf_received(&self, profile: Option<&str>, limit: i64) -> Result<Vec<ReceivedSignal>, Error> {
+    pub async fn ssf_received(
+        &self,
+        profile: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ReceivedSignal>, Error> {
         let config = self.config()?;
         let profile = config.resolve(profile)?.clone();
         let log = self.audit_log().await?;

@@ -116,7 +116,11 @@ async fn push(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) 
     let media_ok = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(set::MEDIA_TYPE)));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(set::MEDIA_TYPE))
+        });
     if !media_ok {
         return refuse("invalid_request", "Content-Type must be application/secevent+jwt");
     }

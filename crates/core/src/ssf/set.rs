@@ -42,7 +42,9 @@ pub enum SubjectId {
 /// What happened, in CAEP terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaepEvent {
-    SessionRevoked { reason_admin: String },
+    SessionRevoked {
+        reason_admin: String,
+    },
     /// A forced password reset: the current password is revoked.
     CredentialChange {
         credential_type: String,
@@ -176,7 +178,12 @@ pub fn validate(token: &str, rules: &SetRules, now: i64) -> Result<ValidSet, Set
     let policy = Policy::new(
         rules.issuer.clone(),
         [rules.audience.clone()],
-        [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256, Algorithm::PS256],
+        [
+            Algorithm::EdDSA,
+            Algorithm::ES256,
+            Algorithm::RS256,
+            Algorithm::PS256,
+        ],
     );
     let jws = Verifier::new(policy, rules.keys.clone())
         .verify_signature(token)
@@ -186,15 +193,20 @@ pub fn validate(token: &str, rules: &SetRules, now: i64) -> Result<ValidSet, Set
             | gatehouse_jwt::RejectReason::AlgNotAllowed => SetError::Key(r.reason.as_str().to_owned()),
             _ => invalid(format!("not a valid JWS: {}", r.reason)),
         })?;
-    let typ_ok = jws.header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case(MEDIA_TYPE)
-    });
+    let typ_ok = jws
+        .header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case(MEDIA_TYPE));
     if !typ_ok {
         return Err(invalid("typ must be secevent+jwt (RFC 8417 s2.3)"));
     }
     let claims: Map<String, Value> =
         serde_json::from_slice(&jws.payload).map_err(|_| invalid("claims are not a JSON object"))?;
-    let iss = claims.get("iss").and_then(Value::as_str).ok_or(SetError::Issuer)?;
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or(SetError::Issuer)?;
     if iss != rules.issuer {
         return Err(SetError::Issuer);
     }
@@ -237,7 +249,9 @@ pub fn validate(token: &str, rules: &SetRules, now: i64) -> Result<ValidSet, Set
     if !KNOWN_EVENTS.contains(&uri.as_str()) {
         return Err(invalid("unsupported event type"));
     }
-    let body = body.as_object().ok_or_else(|| invalid("the event must be a JSON object"))?;
+    let body = body
+        .as_object()
+        .ok_or_else(|| invalid("the event must be a JSON object"))?;
     if let Some(ts) = body.get("event_timestamp")
         && !ts.is_i64()
     {
@@ -302,7 +316,15 @@ pub fn check_subject(v: &Value, depth: usize) -> Result<(), SetError> {
             ids.iter().try_for_each(|i| check_subject(i, depth + 1))
         }
         "complex" if depth == 0 => {
-            let facets = ["user", "device", "session", "application", "tenant", "org_unit", "group"];
+            let facets = [
+                "user",
+                "device",
+                "session",
+                "application",
+                "tenant",
+                "org_unit",
+                "group",
+            ];
             let mut any = false;
             for f in facets {
                 if let Some(s) = obj.get(f) {
@@ -374,7 +396,10 @@ mod tests {
                    "session": {"format": "opaque", "id": "s-1"}})
         );
         assert_eq!(d.claims["events"].as_object().unwrap().len(), 1);
-        assert_eq!(d.claims["events"][SESSION_REVOKED]["event_timestamp"], 1_750_000_000);
+        assert_eq!(
+            d.claims["events"][SESSION_REVOKED]["event_timestamp"],
+            1_750_000_000
+        );
         let v = validate(&token, &rules(&signer), 1_750_000_010).unwrap();
         assert_eq!(v.event_uri, SESSION_REVOKED);
         assert_eq!(v.txn.as_deref(), Some("act_1"));
@@ -413,19 +438,124 @@ mod tests {
         };
         let cases: Vec<(String, &str)> = vec![
             (signed(&signer, &base, "JWT"), "invalid_request"),
-            (signed(&Signer::generate_ed25519("ssf-1"), &base, TYP), "invalid_key"),
-            (signed(&Signer::generate_ed25519("other"), &base, TYP), "invalid_key"),
-            (signed(&signer, &with(&|c| { c.insert("iss".into(), json!("https://evil")); }), TYP), "invalid_issuer"),
-            (signed(&signer, &with(&|c| { c.insert("aud".into(), json!(["x"])); }), TYP), "invalid_audience"),
-            (signed(&signer, &with(&|c| { c.insert("exp".into(), json!(now + 60)); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.remove("jti"); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.remove("sub_id"); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.insert("sub_id".into(), json!({"format": "email"})); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.insert("sub_id".into(), json!({"format": "complex"})); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.insert("iat".into(), json!(now + 3600)); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.insert("events".into(), json!({"https://example.com/other": {}})); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.insert("events".into(), json!({SESSION_REVOKED: {}, CREDENTIAL_CHANGE: {"credential_type": "password", "change_type": "update"}})); }), TYP), "invalid_request"),
-            (signed(&signer, &with(&|c| { c.insert("events".into(), json!({CREDENTIAL_CHANGE: {"credential_type": "password", "change_type": "rotated"}})); }), TYP), "invalid_request"),
+            (
+                signed(&Signer::generate_ed25519("ssf-1"), &base, TYP),
+                "invalid_key",
+            ),
+            (
+                signed(&Signer::generate_ed25519("other"), &base, TYP),
+                "invalid_key",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("iss".into(), json!("https://evil"));
+                    }),
+                    TYP,
+                ),
+                "invalid_issuer",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("aud".into(), json!(["x"]));
+                    }),
+                    TYP,
+                ),
+                "invalid_audience",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("exp".into(), json!(now + 60));
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.remove("jti");
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.remove("sub_id");
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("sub_id".into(), json!({"format": "email"}));
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("sub_id".into(), json!({"format": "complex"}));
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("iat".into(), json!(now + 3600));
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("events".into(), json!({"https://example.com/other": {}}));
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("events".into(), json!({SESSION_REVOKED: {}, CREDENTIAL_CHANGE: {"credential_type": "password", "change_type": "update"}}));
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
+            (
+                signed(
+                    &signer,
+                    &with(&|c| {
+                        c.insert("events".into(), json!({CREDENTIAL_CHANGE: {"credential_type": "password", "change_type": "rotated"}}));
+                    }),
+                    TYP,
+                ),
+                "invalid_request",
+            ),
         ];
         for (i, (token, code)) in cases.iter().enumerate() {
             let got = validate(token, &r, now).map(|_| ()).map_err(|e| e.err_code());

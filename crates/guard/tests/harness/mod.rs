@@ -143,12 +143,8 @@ impl Authd {
     }
 
     pub async fn revoke_token(&self, admin: &str, jti: &str) {
-        self.post(
-            "/admin/v1/tokens/revoke",
-            Some(admin),
-            json!({"jti": jti}),
-        )
-        .await;
+        self.post("/admin/v1/tokens/revoke", Some(admin), json!({"jti": jti}))
+            .await;
     }
 
     pub async fn revoke_user(&self, admin: &str, user_id: i64) {
@@ -235,14 +231,15 @@ pub fn guard_config(authd: &Authd, via: &str) -> GuardConfig {
 pub async fn guarded_server(guard: Guard) -> (String, JoinHandle<()>) {
     use axum::routing::get;
     use axum::{Extension, Json, Router};
-    let app = Router::new()
-        .route(
-            "/rs/whoami",
-            get(|Extension(t): Extension<AccessToken>| async move {
-                Json(json!({"sub": t.sub, "sid": t.sid}))
-            }),
-        )
-        .layer(GuardLayer::new(guard));
+    let app =
+        Router::new()
+            .route(
+                "/rs/whoami",
+                get(|Extension(t): Extension<AccessToken>| async move {
+                    Json(json!({"sub": t.sub, "sid": t.sid}))
+                }),
+            )
+            .layer(GuardLayer::new(guard));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
