@@ -63,6 +63,7 @@ pub async fn add_profile(
         ca_file: None,
         timeout_secs: None,
         realm: form.realm.filter(|r| !r.is_empty()),
+        ssf: None,
     };
     let secret = Sensitive::new(form.secret);
     let profile = console.add_profile(&form.name, raw, secret)?;

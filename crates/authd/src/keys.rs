@@ -11,7 +11,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use gatehouse_jwt::{Algorithm, KeySet, Policy, Signer, Verifier};
+use gatehouse_jwt::access::{self, AccessToken, Sid};
+use gatehouse_jwt::{Algorithm, KeySet, Signer, Verifier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
@@ -42,26 +43,9 @@ pub struct AccessClaims {
     pub client_id: Option<String>,
 }
 
-/// The non-registered claims read back on verification.
-#[derive(Debug, Clone, Deserialize)]
-struct Extras {
-    #[serde(default)]
-    scope: String,
-    #[serde(default)]
-    client_id: Option<String>,
-}
-
-/// What a verified token says, whichever audience it was for.
-#[derive(Debug, Clone)]
-pub struct TokenFacts {
-    pub sub: String,
-    pub sid: Option<String>,
-    pub jti: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub scope: String,
-    pub client_id: Option<String>,
-}
+/// What a verified token says, whichever audience it was for (the shared profile in
+/// `gatehouse-jwt`, so resource-server guards check exactly what authd checks).
+pub type TokenFacts = AccessToken;
 
 /// Why a token failed cryptographic or claim verification (revocation is checked elsewhere).
 #[derive(Debug, Clone)]
@@ -183,33 +167,19 @@ impl KeyRing {
 
     /// Verifies a user access token (audience `gatehouse-api`).
     pub fn verify_api(&self, token: &str, now: i64) -> Result<TokenFacts, TokenRejected> {
-        verify_with(&self.current().api, token, now)
+        verify_with(&self.current().api, token, now, Sid::Required)
     }
 
     /// Verifies an admin token (audience `gatehouse-admin`).
     pub fn verify_admin(&self, token: &str, now: i64) -> Result<TokenFacts, TokenRejected> {
-        verify_with(&self.current().admin, token, now)
+        verify_with(&self.current().admin, token, now, Sid::Optional)
     }
 }
 
-fn verify_with(verifier: &Verifier, token: &str, now: i64) -> Result<TokenFacts, TokenRejected> {
-    let verified = verifier.verify::<Extras>(token, now).map_err(|r| TokenRejected {
+fn verify_with(verifier: &Verifier, token: &str, now: i64, sid: Sid) -> Result<TokenFacts, TokenRejected> {
+    access::verify_access(verifier, token, now, sid).map_err(|r| TokenRejected {
         reason: r.reason.as_str(),
         detail: r.detail,
-    })?;
-    let reg = verified.registered;
-    let missing = |claim: &str| TokenRejected {
-        reason: "missing_claim",
-        detail: format!("{claim} is required"),
-    };
-    Ok(TokenFacts {
-        sub: reg.sub.ok_or_else(|| missing("sub"))?,
-        sid: reg.sid,
-        jti: reg.jti.ok_or_else(|| missing("jti"))?,
-        iat: reg.iat.ok_or_else(|| missing("iat"))?,
-        exp: reg.exp.ok_or_else(|| missing("exp"))?,
-        scope: verified.claims.scope,
-        client_id: verified.claims.client_id,
     })
 }
 
@@ -294,21 +264,13 @@ async fn build_state(
         }
     }
     let signer = active.ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
-    let policy = |aud: &str, ttl: i64, claims: Vec<&'static str>| {
-        let mut p = Policy::new(issuer, [aud], [Algorithm::EdDSA]);
-        p.leeway_secs = leeway as u64;
-        p.max_lifetime_secs = Some(ttl as u64);
-        p.require_claims = claims;
-        p
-    };
     let api = Verifier::new(
-        policy(API_AUDIENCE, access_ttl, vec!["exp", "iat", "nbf", "sub", "jti"]),
+        access::access_policy(issuer, API_AUDIENCE, leeway as u64, access_ttl as u64),
         keys.clone(),
     );
-    let admin = Verifier::new(
-        policy(ADMIN_AUDIENCE, admin_ttl, vec!["exp", "iat", "sub", "jti"]),
-        keys,
-    );
+    let mut admin_policy = access::access_policy(issuer, ADMIN_AUDIENCE, leeway as u64, admin_ttl as u64);
+    admin_policy.require_claims = vec!["exp", "iat", "sub", "jti"];
+    let admin = Verifier::new(admin_policy, keys);
     Ok(KeyState {
         signer,
         api,

@@ -102,6 +102,7 @@ fn main() {
                     ca_file: None,
                     timeout_secs: Some(120),
                     realm: None,
+                    ssf: None,
                 },
                 Sensitive::new("bench-secret".into()),
             )

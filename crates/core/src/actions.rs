@@ -132,6 +132,9 @@ pub struct Actions {
     pub profile: String,
     pub backend: Arc<dyn AdminBackend>,
     pub actor: String,
+    /// Shared Signals (issue 9): announces verified revocations and resets; `None` when the
+    /// profile has no `[profiles.NAME.ssf]` table.
+    pub ssf: Option<Arc<crate::ssf::Transmitter>>,
 }
 
 fn describe(kind: ActionKind, target: &str) -> String {
@@ -280,6 +283,10 @@ impl Actions {
         let summary = serde_json::to_value(&report).unwrap_or_default();
         self.finish(&id, "succeeded", &summary).await?;
         self.record(&id, "outcome", kind, target, summary).await?;
+        // Shared Signals (issue 9): only a verified revoke/reset is announced.
+        if let (true, Some(ssf)) = (verified, &self.ssf) {
+            ssf.announce(kind, target, &id).await;
+        }
         Ok(report)
     }
 

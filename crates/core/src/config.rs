@@ -18,6 +18,17 @@
 //! # ca_file = "/etc/ssl/corp-ca.pem"  # extra trusted root, e.g. a corporate TLS proxy
 //! # timeout_secs = 20
 //! # realm = "master"                # Keycloak only
+//!
+//! [profiles.demo.ssf]               # Shared Signals (optional; see ssf/mod.rs)
+//! issuer = "https://gatehouse.example/demo"   # our `iss` in emitted SETs
+//! [[profiles.demo.ssf.receivers]]   # RFC 8935 push receivers of our CAEP events
+//! name = "okta"
+//! endpoint = "https://receiver.example/ssf/push"
+//! audience = "https://receiver.example"
+//! # [profiles.demo.ssf.transmitter]  # a provider pushing SETs to `gatehouse ssf receive`
+//! # issuer = "https://idp.example"
+//! # jwks_url = "https://idp.example/ssf/jwks"
+//! # audience = "https://gatehouse.example/demo"
 //! ```
 
 use std::collections::BTreeMap;
@@ -104,6 +115,9 @@ pub struct RawProfile {
     pub timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
+    /// Shared Signals (`[profiles.NAME.ssf]`): SET receivers and an upstream transmitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssf: Option<crate::ssf::RawSsf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -131,6 +145,7 @@ pub struct Profile {
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
     pub realm: Option<String>,
+    pub ssf: Option<crate::ssf::SsfConfig>,
     raw: RawProfile,
 }
 
@@ -189,6 +204,12 @@ impl Profile {
         if kind == BackendKind::Keycloak && raw.realm.as_deref().is_none_or(str::is_empty) {
             return Err(invalid("keycloak profiles need a realm".into()));
         }
+        let ssf = raw
+            .ssf
+            .as_ref()
+            .map(crate::ssf::RawSsf::validate)
+            .transpose()
+            .map_err(invalid)?;
         Ok(Profile {
             name: name.to_string(),
             kind,
@@ -197,6 +218,7 @@ impl Profile {
             ca_file: raw.ca_file.clone(),
             timeout,
             realm: raw.realm.clone(),
+            ssf,
             raw,
         })
     }
@@ -392,6 +414,7 @@ mod tests {
             ca_file: None,
             timeout_secs: None,
             realm: None,
+            ssf: None,
         }
     }
 

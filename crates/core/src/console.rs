@@ -349,6 +349,7 @@ impl Console {
             ca_file: None,
             timeout_secs: None,
             realm: None,
+            ssf: None,
         };
         let profile = Profile::validate(demo::PROFILE, raw)?;
         self.secrets.put(&profile.secret_name()?, &backend.secret)?;
@@ -495,11 +496,22 @@ impl Console {
 
     pub async fn actions(&self, profile: Option<&str>) -> Result<Actions, Error> {
         let (profile, backend) = self.backend(profile)?;
+        let log = self.audit_log().await?;
+        // Shared Signals (issue 9): a profile without an ssf table, or whose SET key cannot be
+        // read, still acts; the reason is logged.
+        let ssf = match self.ssf_transmitter(&profile, &log) {
+            Ok(t) => t.map(Arc::new),
+            Err(e) => {
+                tracing::error!(error = %e, profile = %profile.name, "SSF disabled for this run");
+                None
+            }
+        };
         Ok(Actions {
-            log: self.audit_log().await?,
+            log,
             profile: profile.name,
             backend,
             actor: actor(),
+            ssf,
         })
     }
 
@@ -595,6 +607,7 @@ mod tests {
             ca_file: None,
             timeout_secs: None,
             realm: None,
+            ssf: None,
         };
         let p = console
             .add_profile("demo", raw, Sensitive::new("s3cr3t-value".into()))

@@ -49,6 +49,8 @@ pub enum Error {
     Views(#[from] crate::views::Error),
     #[error(transparent)]
     Demo(#[from] crate::demo::Error),
+    #[error(transparent)]
+    Ssf(#[from] crate::ssf::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -67,6 +69,7 @@ impl Error {
             Error::Triage(e) => e.kind(),
             Error::Views(e) => e.kind(),
             Error::Demo(e) => e.kind(),
+            Error::Ssf(e) => e.kind(),
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod paths;
 pub mod render;
 pub mod secrets;
+pub mod ssf;
 pub mod status;
 pub mod store;
 pub mod sync;

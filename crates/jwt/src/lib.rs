@@ -11,11 +11,13 @@
 //!
 //! * [`Verifier::verify`] — full JWT verification under a [`Policy`] and a [`KeySet`],
 //!   with the clock injected. [`Verifier::verify_signature`] is the JWS layer alone.
+//! * [`access`] — the access-token profile (required claims, `sid`) authd and the guard share.
 //! * [`Signer`] — Ed25519 token minting for authd.
 //! * [`decode_unverified`] and [`lint`] — the inspector's view of an untrusted token.
 //!
 //! Nothing here logs or prints; rejection details never contain the token or key bytes.
 
+pub mod access;
 mod b64;
 mod json;
 mod keys;

@@ -137,7 +137,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         history_from_ms: args.history_from.map(|s| s.saturating_mul(1000)),
         attack_interval: args.attack_interval,
     };
-    let result = drive(Demo::new(state, base, atlas, &options).await, &args).await;
+    // A second resource server behind gatehouse-guard, which the thieves also call.
+    let rs = demo::resource_server::start(state.clone(), &base).await?;
+    println!("resource server: {}/rs/reports", rs.base);
+    let built = Demo::new(state, base, atlas, &options).await.and_then(|mut d| {
+        d.use_resource_server(rs.base.clone())?;
+        Ok(d)
+    });
+    let result = drive(built, &args).await;
+    drop(rs);
     let _ = stop_server.send(());
     match tokio::time::timeout(Duration::from_secs(15), serving).await {
         Ok(Ok(r)) => r?,

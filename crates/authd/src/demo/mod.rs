@@ -19,6 +19,7 @@ pub mod client;
 mod devices;
 pub mod geo;
 pub mod plan;
+pub mod resource_server;
 pub mod rng;
 pub mod schedule;
 mod thieves;
@@ -115,6 +116,9 @@ pub struct RunStats {
     /// Transport errors and unexpected answers (the demo carries on).
     pub errors: u64,
     pub elapsed: Duration,
+    /// Thief calls to the guarded resource server, and how many it refused with 401.
+    pub rs_requests: u64,
+    pub rs_refused: u64,
 }
 
 struct Scheduled {
@@ -204,6 +208,8 @@ pub struct Demo {
     /// Time of the last event run.
     cursor_ms: i64,
     stats: RunStats,
+    /// The second resource server (behind `gatehouse-guard`) thieves also call, if any.
+    rs: Option<Http>,
 }
 
 impl Demo {
@@ -292,6 +298,7 @@ impl Demo {
         let mut demo = Demo {
             state,
             http: Http::new(base)?,
+            rs: None,
             atlas,
             plan,
             tl,
@@ -322,6 +329,13 @@ impl Demo {
 
     pub fn attacks(&self) -> &[AttackPlan] {
         &self.attacks
+    }
+
+    /// Thieves also call the resource server at `base` (see [`resource_server`]) with each
+    /// stolen token they use at authd.
+    pub fn use_resource_server(&mut self, base: String) -> anyhow::Result<()> {
+        self.rs = Some(Http::new(base)?);
+        Ok(())
     }
 
     pub fn stats(&self) -> &RunStats {

@@ -168,6 +168,21 @@ impl Demo {
             .http
             .send(method, &path, As { ip, user_agent: ua }, Some(&token), body)
             .await?;
+        if let Some(rs) = &self.rs {
+            // The same stolen token at the second, independent server.
+            match rs.get("/rs/reports", As { ip, user_agent: ua }, &token).await {
+                Ok(r) => {
+                    self.stats.rs_requests += 1;
+                    if r.status == 401 {
+                        self.stats.rs_refused += 1;
+                    }
+                }
+                Err(e) => {
+                    self.stats.errors += 1;
+                    tracing::warn!(error = %e, "resource server call failed");
+                }
+            }
+        }
         let th = &mut self.thieves[k];
         learn(&mut th.known, &path, &reply);
         let o = &mut th.observed;

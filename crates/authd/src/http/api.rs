@@ -82,14 +82,6 @@ pub fn authenticate(
             );
         }
     };
-    // `sid` is checked here rather than in the policy so that an admin token (no sid) is
-    // refused for its audience first.
-    if facts.sid.is_none() {
-        return (
-            None,
-            Err(ApiError::unauthorized("missing_claim", "sid is required")),
-        );
-    }
     let Ok(user_id) = facts.sub.parse::<i64>() else {
         return (
             None,

@@ -8,4 +8,5 @@ mod auth;
 mod demo;
 mod feed;
 mod hygiene;
+mod resource_server;
 mod revocation;

@@ -65,6 +65,7 @@ pub async fn run(cmd: ProfileCommand, json: bool) -> anyhow::Result<()> {
                 ca_file: a.ca_file,
                 timeout_secs: None,
                 realm: a.realm,
+                ssf: None,
             };
             let secret = read_secret()?;
             let p = console.add_profile(&a.name, raw, secret)?;

@@ -1,0 +1,307 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Shared Signals end to end over loopback HTTP, with a real SQLite file and the real OS
+//! keyring (run under `with_keyring`, see ./x): SETs signed with the keyring-held key are pushed
+//! to a receiver endpoint, validated there against the transmitter's JWKS and recorded; a
+//! receiver that is down keeps them in the outbox until it is back; a refusal is final; every
+//! step is in the audit log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gatehouse_core::audit::{self, Log};
+use gatehouse_core::http::{ClientOptions, HttpClient};
+use gatehouse_core::secrets::{KeyringStore, Namespace, SecretStore};
+use gatehouse_core::ssf::receive::{self, Inbox};
+use gatehouse_core::ssf::set::{CREDENTIAL_CHANGE, CaepEvent, SESSION_REVOKED};
+use gatehouse_core::ssf::{RawReceiver, RawSsf, RawTransmitter, Subject, Transmitter, key_name, signing_key};
+use gatehouse_core::store::Store;
+use tokio::net::TcpListener;
+
+const ISSUER: &str = "https://gatehouse.test/ssf-it";
+const AUDIENCE: &str = "https://receiver.test";
+
+fn keyring() -> Arc<dyn SecretStore> {
+    Arc::new(KeyringStore::new(Namespace::Test))
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    log: Log,
+    profile: String,
+    secrets: Arc<dyn SecretStore>,
+}
+
+async fn world(profile: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("gatehouse.db")).await.unwrap();
+    let secrets = keyring();
+    let _ = secrets.delete(&key_name(profile).unwrap());
+    World {
+        log: Log::new(store, Some(Arc::clone(&secrets))),
+        _dir: dir,
+        profile: profile.into(),
+        secrets,
+    }
+}
+
+fn transmitter(w: &World, endpoint: &str, audience: &str) -> Transmitter {
+    let config = RawSsf {
+        issuer: ISSUER.into(),
+        receivers: vec![RawReceiver {
+            name: "rp".into(),
+            endpoint: endpoint.into(),
+            audience: audience.into(),
+        }],
+        transmitter: None,
+    }
+    .validate()
+    .unwrap();
+    Transmitter {
+        log: w.log.clone(),
+        profile: w.profile.clone(),
+        idp: "http://127.0.0.1:8420".into(),
+        config,
+        signer: signing_key(w.secrets.as_ref(), &w.profile).unwrap(),
+        http: HttpClient::new(ClientOptions::default()).unwrap(),
+    }
+}
+
+/// Serves the transmitter's JWKS, as an SSF transmitter publishes it.
+async fn serve_jwks(jwks: serde_json::Value) -> String {
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let j = jwks.clone();
+            async move { axum::Json(j) }
+        }),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    url
+}
+
+/// A receiver (our own `ssf receive` endpoint) on `listener`, recording into `w`'s store.
+async fn start_receiver(
+    w: &World,
+    listener: TcpListener,
+    jwks_url: &str,
+) -> tokio::sync::oneshot::Sender<()> {
+    let http = HttpClient::new(ClientOptions::default()).unwrap();
+    let rules = receive::rules_for(
+        &http,
+        &RawTransmitter {
+            issuer: ISSUER.into(),
+            jwks_url: jwks_url.into(),
+            audience: AUDIENCE.into(),
+        },
+    )
+    .await
+    .unwrap();
+    let inbox = Inbox {
+        log: w.log.clone(),
+        profile: w.profile.clone(),
+        rules,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(receive::serve(inbox, listener, async {
+        let _ = rx.await;
+    }));
+    tx
+}
+
+fn subject() -> Subject {
+    Subject {
+        idp: "http://127.0.0.1:8420".into(),
+        user_id: Some("42".into()),
+        session_id: Some("sess-1".into()),
+    }
+}
+
+async fn actions(log: &Log) -> Vec<String> {
+    let mut entries = audit::recent(log.store(), 1000).await.unwrap();
+    entries.reverse();
+    entries.into_iter().map(|e| e.action).collect()
+}
+
+#[tokio::test]
+async fn sets_round_trip_through_the_receiver_and_every_step_is_audited() {
+    let w = world("ssf-it-roundtrip").await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let t = transmitter(&w, &endpoint, AUDIENCE);
+    let _stop = start_receiver(&w, listener, &serve_jwks(t.jwks()).await).await;
+
+    t.emit(
+        CaepEvent::SessionRevoked {
+            reason_admin: "stolen".into(),
+        },
+        &subject(),
+        Some("act_1"),
+    )
+    .await
+    .unwrap();
+    t.emit(
+        CaepEvent::CredentialChange {
+            credential_type: "password".into(),
+            change_type: "revoke".into(),
+            reason_admin: "forced reset".into(),
+        },
+        &subject(),
+        Some("act_2"),
+    )
+    .await
+    .unwrap();
+    let d = t.deliver_due().await.unwrap();
+    assert_eq!(
+        (d.delivered, d.refused, d.retrying, d.pending_total),
+        (2, 0, 0, 0)
+    );
+
+    let got = receive::recent(&w.log, &w.profile, 10).await.unwrap();
+    let mut events: Vec<&str> = got.iter().map(|s| s.event.as_str()).collect();
+    events.sort();
+    assert_eq!(events, vec![CREDENTIAL_CHANGE, SESSION_REVOKED]);
+    assert_eq!(got[0].sub_id["user"]["sub"], "42");
+    assert_eq!(got[0].iss, ISSUER);
+    let a = actions(&w.log).await;
+    for action in ["ssf.emit", "ssf.delivered", "ssf.received"] {
+        assert_eq!(a.iter().filter(|x| *x == action).count(), 2, "{action} in {a:?}");
+    }
+    assert!(w.log.verify().await.unwrap().ok);
+
+    // The key came from the real keyring: a second, independent store instance reads it back.
+    let again = signing_key(keyring().as_ref(), &w.profile).unwrap();
+    assert_eq!(again.public_jwk(), t.signer.public_jwk());
+    w.secrets.delete(&key_name(&w.profile).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_loses_nothing_and_the_outbox_drains_when_it_is_back() {
+    let w = world("ssf-it-outbox").await;
+    // Reserve a port, then close it: the receiver is down.
+    let addr: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let endpoint = format!("http://{addr}/");
+    let t = transmitter(&w, &endpoint, AUDIENCE);
+    for i in 0..3 {
+        t.emit(
+            CaepEvent::SessionRevoked {
+                reason_admin: format!("stolen {i}"),
+            },
+            &subject(),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let d = t.deliver_due().await.unwrap();
+    assert_eq!((d.delivered, d.retrying, d.pending_total), (0, 3, 3));
+    // Not due again yet (backoff), so a second pass sends nothing.
+    assert_eq!(t.deliver_due().await.unwrap().retrying, 0);
+
+    // The receiver comes up; a new transmitter over the same store (a restarted console).
+    let jwks_url = serve_jwks(t.jwks()).await;
+    let _stop = start_receiver(&w, TcpListener::bind(addr).await.unwrap(), &jwks_url).await;
+    let t2 = transmitter(&w, &endpoint, AUDIENCE);
+    t2.retry_now().await.unwrap();
+    let d = t2.deliver_due().await.unwrap();
+    assert_eq!((d.delivered, d.retrying, d.pending_total), (3, 0, 0));
+    assert_eq!(receive::recent(&w.log, &w.profile, 10).await.unwrap().len(), 3);
+    let a = actions(&w.log).await;
+    assert_eq!(a.iter().filter(|x| *x == "ssf.emit").count(), 3);
+    assert_eq!(a.iter().filter(|x| *x == "ssf.delivered").count(), 3);
+    w.secrets.delete(&key_name(&w.profile).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_set_is_final_and_audited_with_the_receivers_error_code() {
+    let w = world("ssf-it-refused").await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    // Addressed to an audience the receiver is not.
+    let t = transmitter(&w, &endpoint, "https://someone-else.test");
+    let _stop = start_receiver(&w, listener, &serve_jwks(t.jwks()).await).await;
+    t.emit(
+        CaepEvent::SessionRevoked {
+            reason_admin: "x".into(),
+        },
+        &subject(),
+        None,
+    )
+    .await
+    .unwrap();
+    let d = t.deliver_due().await.unwrap();
+    assert_eq!((d.delivered, d.refused, d.pending_total), (0, 1, 0));
+    let entries = audit::recent(w.log.store(), 10).await.unwrap();
+    let refused = entries.iter().find(|e| e.action == "ssf.refused").unwrap();
+    assert!(
+        refused.detail["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_audience"),
+        "{}",
+        refused.detail
+    );
+    assert!(receive::recent(&w.log, &w.profile, 10).await.unwrap().is_empty());
+    w.secrets.delete(&key_name(&w.profile).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn the_push_endpoint_answers_rfc_8935_errors_and_accepts_a_retried_jti_once() {
+    let w = world("ssf-it-endpoint").await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let t = transmitter(&w, &endpoint, AUDIENCE);
+    let _stop = start_receiver(&w, listener, &serve_jwks(t.jwks()).await).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["err"], "invalid_request");
+
+    t.emit(
+        CaepEvent::SessionRevoked {
+            reason_admin: "x".into(),
+        },
+        &subject(),
+        None,
+    )
+    .await
+    .unwrap();
+    let token: String = sqlx::query_scalar("SELECT set_jwt FROM ssf_outbox")
+        .fetch_one(w.log.store().pool())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let r = http
+            .post(&endpoint)
+            .header("content-type", "application/secevent+jwt")
+            .body(token.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    assert_eq!(receive::recent(&w.log, &w.profile, 10).await.unwrap().len(), 1);
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    let r = http
+        .post(&endpoint)
+        .header("content-type", "application/secevent+jwt")
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    w.secrets.delete(&key_name(&w.profile).unwrap()).unwrap();
+}
