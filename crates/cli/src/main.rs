@@ -77,6 +77,9 @@ enum Command {
     Audit(commands::audit::AuditCommand),
     /// Analyse log files (JSONL, Okta, Keycloak, Auth0) for stolen sessions; --help has the formats.
     Analyze(commands::analyze::AnalyzeArgs),
+    /// Shared Signals (CAEP): receive pushed SETs, deliver the outbox, show our JWKS.
+    #[command(subcommand)]
+    Ssf(commands::ssf::SsfCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -108,6 +111,7 @@ fn main() -> std::process::ExitCode {
                 Command::Inspect(a) => commands::inspect::run(a, profile, json).await,
                 Command::Audit(c) => commands::audit::run(c, json).await,
                 Command::Analyze(a) => commands::analyze::run(a, json),
+                Command::Ssf(c) => commands::ssf::run(c, profile, json).await,
             }
         }),
     };

@@ -8,6 +8,7 @@ pub mod profile;
 pub mod reset;
 pub mod revoke;
 pub mod sessions;
+pub mod ssf;
 pub mod status;
 pub mod sync;
 pub mod users;

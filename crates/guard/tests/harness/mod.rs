@@ -1,3 +1,4 @@
+#![allow(dead_code)] // shared by tests and benches; each uses a part
 //! A real authd on loopback, a TCP proxy in front of it that a test can cut (every open
 //! connection dropped, new ones refused) and restore, and a guarded axum server.
 
