@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use crate::Error;
 use crate::actions::Actions;
 use crate::audit::Log;
-use crate::backend::{AdminBackend, ProfileCheck, authd::Authd, keycloak::Keycloak};
+use crate::backend::{AdminBackend, ProfileCheck, authd::Authd, keycloak::Keycloak, kratos::Kratos};
 use crate::config::{Config, KindSettings, Profile, RawProfile};
 use crate::http::{ClientOptions, HttpClient};
 use crate::paths::Paths;
@@ -229,7 +229,8 @@ impl Console {
                 profile.client_id.clone(),
                 secret.ok_or_else(missing)?,
             )),
-            KindSettings::Kratos { .. } | KindSettings::Okta(_) | KindSettings::Auth0 { .. } => {
+            KindSettings::Kratos { .. } => Arc::new(Kratos::new(http, profile.base_url.clone(), secret)),
+            KindSettings::Okta(_) | KindSettings::Auth0 { .. } => {
                 return Err(crate::backend::Error::Unsupported {
                     backend: profile.kind.as_str(),
                     what: "be used by this build: its adapter is not built in",
@@ -633,5 +634,36 @@ mod tests {
         );
         console.remove_profile("demo").unwrap();
         assert!(secrets.get(&p.secret_name().unwrap()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_secret_is_required_exactly_when_the_kind_uses_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemoryStore::default());
+        let console = Console::with(Paths::under(tmp.path()), secrets.clone()).unwrap();
+        let oss = RawProfile {
+            kind: "kratos".into(),
+            base_url: "http://127.0.0.1:4434".into(),
+            ..Default::default()
+        };
+        let e = console
+            .add_profile("oss", oss.clone(), Some(Sensitive::new("stray".into())))
+            .unwrap_err();
+        assert!(e.to_string().contains("uses no secret"), "{e}");
+        assert!(
+            console.config().unwrap().get("oss").is_err(),
+            "nothing was written"
+        );
+        console.add_profile("oss", oss, None).unwrap();
+        let kc = RawProfile {
+            kind: "keycloak".into(),
+            base_url: "https://sso.example".into(),
+            client_id: "gh".into(),
+            realm: Some("acme".into()),
+            ..Default::default()
+        };
+        let e = console.add_profile("kc", kc, None).unwrap_err();
+        assert!(e.to_string().contains("client secret is required"), "{e}");
+        assert!(console.config().unwrap().get("kc").is_err());
     }
 }

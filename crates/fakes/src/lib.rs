@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod keycloak;
+pub mod kratos;
 
 use std::sync::{Arc, Mutex};
 

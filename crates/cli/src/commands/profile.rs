@@ -96,7 +96,8 @@ pub async fn run(cmd: ProfileCommand, json: bool) -> anyhow::Result<()> {
                 audience: a.audience,
             };
             // Validated first, so bad settings are refused before a secret is asked for.
-            let secret = match Profile::validate(&a.name, raw.clone())?.secret_kind() {
+            let checked = Profile::validate(&a.name, raw.clone()).map_err(gatehouse_core::Error::from)?;
+            let secret = match checked.secret_kind() {
                 Some(kind) => Some(read_secret(kind.label())?),
                 None => None,
             };

@@ -4,6 +4,7 @@
 
 pub mod authd;
 pub mod keycloak;
+pub mod kratos;
 
 use std::pin::Pin;
 
