@@ -669,8 +669,10 @@ impl AdminBackend for Keycloak {
         };
         let mut query_base = Vec::new();
         if let Some((t, _)) = &after {
-            // dateFrom is a day; the exact cut is made below.
-            query_base.push(("dateFrom", unix_ms(*t).format("%Y-%m-%d").to_string()));
+            // dateFrom is a day in the server's time zone: ask from the day before (any zone),
+            // and make the exact cut below.
+            let day = unix_ms(t.saturating_sub(86_400_000)).format("%Y-%m-%d");
+            query_base.push(("dateFrom", day.to_string()));
         }
         let mut fresh: Vec<Activity> = Vec::new();
         let mut seen = HashSet::new();
