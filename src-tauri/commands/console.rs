@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gatehouse_core::Console;
-use gatehouse_core::backend::ConnectionCheck;
+use gatehouse_core::backend::ProfileCheck;
 use gatehouse_core::config::{ProfileView, RawProfile};
 use gatehouse_core::console::Overview;
 use gatehouse_core::secrets::Sensitive;
@@ -22,7 +22,8 @@ pub struct SyncOutcome {
     pub detection: DetectReport,
 }
 
-/// The "Connect to a backend" form. The secret goes straight to the OS keyring.
+/// The "Connect to a backend" form. The secret goes straight to the OS keyring. Which fields a
+/// kind uses is checked by the core (`Profile::validate`); empty strings mean "not given".
 #[derive(Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileForm {
@@ -30,8 +31,14 @@ pub struct ProfileForm {
     pub kind: String,
     pub base_url: String,
     pub client_id: String,
-    pub secret: String,
+    /// Client secret, API key or token, or private key; none for Kratos without auth.
+    pub secret: Option<String>,
     pub realm: Option<String>,
+    /// Kratos: `bearer` | `none`; Okta: `private_key_jwt` | `ssws`.
+    pub auth: Option<String>,
+    pub key_id: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub audience: Option<String>,
 }
 
 /// Profiles, last sync, GeoIP attribution, whether the demo runs.
@@ -55,17 +62,19 @@ pub async fn add_profile(
     console: State<'_, Arc<Console>>,
     form: ProfileForm,
 ) -> Result<ProfileView, IpcError> {
+    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let raw = RawProfile {
         kind: form.kind,
         base_url: form.base_url,
         client_id: form.client_id,
-        allow_insecure_http: false,
-        ca_file: None,
-        timeout_secs: None,
-        realm: form.realm.filter(|r| !r.is_empty()),
-        ssf: None,
+        realm: given(form.realm),
+        auth: given(form.auth),
+        key_id: given(form.key_id),
+        scopes: form.scopes.filter(|s| !s.is_empty()),
+        audience: given(form.audience),
+        ..Default::default()
     };
-    let secret = Sensitive::new(form.secret);
+    let secret = given(form.secret).map(Sensitive::new);
     let profile = console.add_profile(&form.name, raw, secret)?;
     let config = console.config()?;
     Ok(config
@@ -86,13 +95,14 @@ pub async fn replace_profile_secret(
     Ok(console.replace_secret(&name, Sensitive::new(secret)).await?)
 }
 
-/// Reachability, authentication and what the credential may do.
+/// Reachability, authentication, what the credential may do, warnings (e.g. broader than
+/// needed) and what the provider cannot do.
 #[tauri::command]
 #[specta::specta]
 pub async fn test_profile(
     console: State<'_, Arc<Console>>,
     profile: Option<String>,
-) -> Result<ConnectionCheck, IpcError> {
+) -> Result<ProfileCheck, IpcError> {
     Ok(console.test_profile(profile.as_deref()).await?)
 }
 

@@ -93,6 +93,8 @@ describe('first run', () => {
           listSessionsTenantWide: true, listSessionsPerUser: true, activity: true, revokeSession: true, revokeUserSessions: true,
           revokeToken: false, forceResetWithMfa: true, suspendUser: false, enforcesAccessTokenRevocation: false, accessTokenLifetimeSecs: 300,
         },
+        warnings: [],
+        limitations: [],
       }),
     });
     render(App);
@@ -111,6 +113,7 @@ describe('first run', () => {
     const add = calls.find((c) => c.cmd === 'add_profile');
     expect(add?.args.form).toEqual({
       name: 'prod', kind: 'keycloak', baseUrl: 'https://idp.example.com', clientId: 'gatehouse', secret: 's3cret', realm: 'corp',
+      auth: null, keyId: null, scopes: null, audience: null,
     });
     expect(calls.find((c) => c.cmd === 'test_profile')?.args).toEqual({ profile: 'prod' });
     expect(document.body.innerHTML).not.toContain('s3cret');

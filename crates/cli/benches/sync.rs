@@ -98,13 +98,10 @@ fn main() {
                     kind: "authd".into(),
                     base_url: base,
                     client_id: "bench".into(),
-                    allow_insecure_http: false,
-                    ca_file: None,
                     timeout_secs: Some(120),
-                    realm: None,
-                    ssf: None,
+                    ..Default::default()
                 },
-                Sensitive::new("bench-secret".into()),
+                Some(Sensitive::new("bench-secret".into())),
             )
             .unwrap();
         let started = Instant::now();

@@ -75,6 +75,9 @@ pub struct Step {
     pub target: String,
     /// What will happen, in the analyst's words.
     pub description: String,
+    /// The provider's HTTP calls this step makes, in order (empty when the adapter does not say).
+    #[serde(default)]
+    pub calls: Vec<backend::PlannedCall>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
@@ -160,28 +163,37 @@ pub fn step(kind: ActionKind, target: &str) -> Step {
         kind,
         target: target.to_string(),
         description: describe(kind, target),
+        calls: Vec::new(),
     }
 }
 
 impl Actions {
+    /// A step with the provider calls it will make (what the dry run shows).
+    pub fn step(&self, kind: ActionKind, target: &str) -> Step {
+        Step {
+            calls: self.backend.planned_calls(kind, target),
+            ..step(kind, target)
+        }
+    }
+
     /// The steps of "contain account", in the order they run: first stop new logins with the
     /// stolen password (forced reset with MFA), then end every session, then revoke each access
     /// token still within its lifetime where the backend does not refuse them by session.
     pub async fn plan_contain(&self, user_id: &str) -> Result<Vec<Step>, Error> {
         let caps = self.backend.capabilities();
         let mut steps = Vec::new();
-        if caps.force_reset_with_mfa {
-            steps.push(step(ActionKind::ForcePasswordReset, user_id));
+        if self.backend.can_force_reset() {
+            steps.push(self.step(ActionKind::ForcePasswordReset, user_id));
         }
         if caps.revoke_user_sessions {
-            steps.push(step(ActionKind::RevokeUserSessions, user_id));
+            steps.push(self.step(ActionKind::RevokeUserSessions, user_id));
         }
         if caps.revoke_token && !caps.enforces_access_token_revocation {
             let now = Utc::now();
             for s in self.backend.user_sessions(user_id).await? {
                 for t in self.backend.session(&s.id).await?.tokens {
                     if !t.revoked && t.expires_at > now {
-                        steps.push(step(ActionKind::RevokeToken, &t.jti));
+                        steps.push(self.step(ActionKind::RevokeToken, &t.jti));
                     }
                 }
             }
@@ -295,7 +307,12 @@ impl Actions {
             ActionKind::RevokeSession => self.backend.revoke_session(target).await,
             ActionKind::RevokeUserSessions => self.backend.revoke_user_sessions(target).await,
             ActionKind::RevokeToken => self.backend.revoke_token(target).await,
-            ActionKind::ForcePasswordReset => self.backend.force_password_reset(target, true).await,
+            // A provider that cannot require MFA per user still gets the reset; the step's calls
+            // and `profile test` say that MFA is not part of it there.
+            ActionKind::ForcePasswordReset => {
+                let mfa = self.backend.capabilities().force_reset_with_mfa;
+                self.backend.force_password_reset(target, mfa).await
+            }
         }
     }
 
@@ -347,10 +364,12 @@ impl Actions {
                         "a password change is required".into(),
                         s.password_change_required == Some(true),
                     );
-                    check(
-                        "MFA is required at the next login".into(),
-                        s.mfa_required == Some(true),
-                    );
+                    if self.backend.capabilities().force_reset_with_mfa {
+                        check(
+                            "MFA is required at the next login".into(),
+                            s.mfa_required == Some(true),
+                        );
+                    }
                     check(
                         format!("no active session remains ({} found)", s.active_sessions.len()),
                         s.active_sessions.is_empty(),

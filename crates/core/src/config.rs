@@ -29,6 +29,31 @@
 //! # issuer = "https://idp.example"
 //! # jwks_url = "https://idp.example/ssf/jwks"
 //! # audience = "https://gatehouse.example/demo"
+//!
+//! [profiles.acme]                   # Keycloak: a confidential client with a service account
+//! kind = "keycloak"
+//! base_url = "https://sso.acme.example"
+//! realm = "acme"
+//! client_id = "gatehouse"           # secret: the client secret
+//!
+//! [profiles.ory]                    # Ory Kratos admin API
+//! kind = "kratos"
+//! base_url = "https://project.projects.oryapis.com"  # or the private OSS admin port
+//! auth = "bearer"                   # bearer (Ory Network API key, the secret) | none (OSS)
+//!
+//! [profiles.okta]
+//! kind = "okta"
+//! base_url = "https://acme.okta.com"
+//! auth = "private_key_jwt"          # private_key_jwt (secret: the PEM key) | ssws (secret: API token)
+//! client_id = "0oa…"                # private_key_jwt only
+//! key_id = "kid-1"                  # optional
+//! scopes = ["okta.users.read", "okta.users.manage", "okta.sessions.manage", "okta.logs.read"]
+//!
+//! [profiles.auth0]
+//! kind = "auth0"
+//! base_url = "https://acme.eu.auth0.com"
+//! client_id = "…"                   # secret: the client secret
+//! # audience = "https://acme.eu.auth0.com/api/v2/"   # the default
 //! ```
 
 use std::collections::BTreeMap;
@@ -103,9 +128,12 @@ impl BackendKind {
 /// A profile as written in the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub struct RawProfile {
     pub kind: String,
     pub base_url: String,
+    /// Not used by Kratos nor by Okta's SSWS mode.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub client_id: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_insecure_http: bool,
@@ -118,6 +146,86 @@ pub struct RawProfile {
     /// Shared Signals (`[profiles.NAME.ssf]`): SET receivers and an upstream transmitter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssf: Option<crate::ssf::RawSsf>,
+    /// Kratos: `bearer` | `none`; Okta: `private_key_jwt` | `ssws`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// Okta private_key_jwt: the key id (`kid`) registered with the service app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Okta private_key_jwt: the scopes asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Auth0: the Management API audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+}
+
+/// How a profile authenticates, per kind, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindSettings {
+    Authd,
+    /// A confidential client with a service account in `realm`.
+    Keycloak {
+        realm: String,
+    },
+    Okta(OktaAuth),
+    Auth0 {
+        audience: String,
+    },
+    /// `bearer`: an Ory Network API key; otherwise a private OSS admin port without auth.
+    Kratos {
+        bearer: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OktaAuth {
+    /// `Authorization: SSWS <API token>` (legacy; Okta recommends scoped OAuth).
+    Ssws,
+    /// An OAuth service app authenticating with a signed JWT (the private key is the secret).
+    PrivateKeyJwt {
+        key_id: Option<String>,
+        scopes: Vec<String>,
+    },
+}
+
+/// The scopes an Okta profile asks for when none are configured.
+pub const OKTA_DEFAULT_SCOPES: [&str; 4] = [
+    "okta.users.read",
+    "okta.users.manage",
+    "okta.sessions.manage",
+    "okta.logs.read",
+];
+
+/// What the keyring holds for a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    ClientSecret,
+    ApiKey,
+    ApiToken,
+    PrivateKey,
+}
+
+impl SecretKind {
+    /// The prompt and the entry name's last part.
+    pub fn label(self) -> &'static str {
+        match self {
+            SecretKind::ClientSecret => "client secret",
+            SecretKind::ApiKey => "API key",
+            SecretKind::ApiToken => "API token",
+            SecretKind::PrivateKey => "private key (PEM)",
+        }
+    }
+
+    fn entry(self) -> &'static str {
+        match self {
+            SecretKind::ClientSecret => "client-secret",
+            SecretKind::ApiKey => "api-key",
+            SecretKind::ApiToken => "api-token",
+            SecretKind::PrivateKey => "private-key",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -146,6 +254,7 @@ pub struct Profile {
     pub timeout: Duration,
     pub realm: Option<String>,
     pub ssf: Option<crate::ssf::SsfConfig>,
+    pub settings: KindSettings,
     raw: RawProfile,
 }
 
@@ -193,17 +302,24 @@ impl Profile {
                 "base_url must not carry credentials; the secret goes to the keyring".into(),
             ));
         }
-        if raw.client_id.trim().is_empty() || raw.client_id.len() > 200 {
+        let settings = kind_settings(kind, &raw, &base_url).map_err(invalid)?;
+        let needs_client_id = !matches!(
+            settings,
+            KindSettings::Kratos { .. } | KindSettings::Okta(OktaAuth::Ssws)
+        );
+        if needs_client_id && (raw.client_id.trim().is_empty() || raw.client_id.len() > 200) {
             return Err(invalid("client_id must be 1 to 200 characters".into()));
+        }
+        if raw.client_id.len() > 200 || raw.client_id.chars().any(char::is_control) {
+            return Err(invalid(
+                "client_id must be at most 200 printable characters".into(),
+            ));
         }
         let timeout = match raw.timeout_secs {
             None => DEFAULT_TIMEOUT,
             Some(s) if (1..=300).contains(&s) => Duration::from_secs(s),
             Some(s) => return Err(invalid(format!("timeout_secs {s} is outside 1..=300"))),
         };
-        if kind == BackendKind::Keycloak && raw.realm.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid("keycloak profiles need a realm".into()));
-        }
         let ssf = raw
             .ssf
             .as_ref()
@@ -219,18 +335,125 @@ impl Profile {
             timeout,
             realm: raw.realm.clone(),
             ssf,
+            settings,
             raw,
         })
     }
 
-    /// The keyring entry holding this profile's client secret.
+    /// What the keyring holds for this profile; None when it needs no secret (a Kratos OSS
+    /// admin port reached over a private network).
+    pub fn secret_kind(&self) -> Option<SecretKind> {
+        match &self.settings {
+            KindSettings::Authd | KindSettings::Keycloak { .. } | KindSettings::Auth0 { .. } => {
+                Some(SecretKind::ClientSecret)
+            }
+            KindSettings::Kratos { bearer: true } => Some(SecretKind::ApiKey),
+            KindSettings::Kratos { bearer: false } => None,
+            KindSettings::Okta(OktaAuth::Ssws) => Some(SecretKind::ApiToken),
+            KindSettings::Okta(OktaAuth::PrivateKeyJwt { .. }) => Some(SecretKind::PrivateKey),
+        }
+    }
+
+    /// The keyring entry holding this profile's secret (`profile/<name>/client-secret`, `…/api-key`,
+    /// `…/api-token` or `…/private-key`).
     pub fn secret_name(&self) -> Result<SecretName, crate::secrets::Error> {
-        SecretName::new(format!("profile/{}/client-secret", self.name))
+        let entry = self.secret_kind().map_or("client-secret", SecretKind::entry);
+        SecretName::new(format!("profile/{}/{entry}", self.name))
     }
 
     pub fn raw(&self) -> &RawProfile {
         &self.raw
     }
+}
+
+/// The per-kind settings, or what is wrong with them.
+fn kind_settings(kind: BackendKind, raw: &RawProfile, base_url: &Url) -> Result<KindSettings, String> {
+    let unused = |field: &str, set: bool| {
+        if set {
+            Err(format!("{field} is not a {} setting", kind.as_str()))
+        } else {
+            Ok(())
+        }
+    };
+    let auth = raw.auth.as_deref();
+    match kind {
+        BackendKind::Authd | BackendKind::Keycloak | BackendKind::Auth0 => {
+            unused("auth", auth.is_some())?;
+        }
+        BackendKind::Okta | BackendKind::Kratos => {}
+    }
+    if kind != BackendKind::Okta {
+        unused("key_id", raw.key_id.is_some())?;
+        unused("scopes", raw.scopes.is_some())?;
+    }
+    if kind != BackendKind::Auth0 {
+        unused("audience", raw.audience.is_some())?;
+    }
+    if kind != BackendKind::Keycloak {
+        unused("realm", raw.realm.is_some())?;
+    }
+    Ok(match kind {
+        BackendKind::Authd => KindSettings::Authd,
+        BackendKind::Keycloak => {
+            let realm = raw.realm.as_deref().unwrap_or("").trim();
+            if realm.is_empty() || realm.len() > 100 || realm.chars().any(|c| c.is_control() || c == '/') {
+                return Err("keycloak profiles need a realm (1 to 100 characters, no '/')".into());
+            }
+            KindSettings::Keycloak {
+                realm: realm.to_string(),
+            }
+        }
+        BackendKind::Kratos => match auth.unwrap_or("none") {
+            "bearer" => KindSettings::Kratos { bearer: true },
+            "none" => KindSettings::Kratos { bearer: false },
+            other => return Err(format!("kratos auth {other:?} is not bearer or none")),
+        },
+        BackendKind::Okta => match auth.unwrap_or("private_key_jwt") {
+            "ssws" => {
+                unused("key_id", raw.key_id.is_some())?;
+                unused(
+                    "scopes (ssws tokens carry their admin's rights)",
+                    raw.scopes.is_some(),
+                )?;
+                KindSettings::Okta(OktaAuth::Ssws)
+            }
+            "private_key_jwt" => {
+                let scopes = match &raw.scopes {
+                    Some(s) => s.clone(),
+                    None => OKTA_DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+                };
+                if scopes.is_empty()
+                    || scopes.iter().any(|s| {
+                        s.is_empty()
+                            || s.len() > 100
+                            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+                    })
+                {
+                    return Err("okta scopes must be 1 or more names without spaces".into());
+                }
+                if let Some(k) = &raw.key_id
+                    && (k.is_empty() || k.len() > 200 || k.chars().any(char::is_control))
+                {
+                    return Err("okta key_id must be 1 to 200 printable characters".into());
+                }
+                KindSettings::Okta(OktaAuth::PrivateKeyJwt {
+                    key_id: raw.key_id.clone(),
+                    scopes,
+                })
+            }
+            other => return Err(format!("okta auth {other:?} is not private_key_jwt or ssws")),
+        },
+        BackendKind::Auth0 => {
+            let audience = match &raw.audience {
+                Some(a) => {
+                    Url::parse(a).map_err(|e| format!("audience: {e}"))?;
+                    a.clone()
+                }
+                None => format!("https://{}/api/v2/", base_url.host_str().unwrap_or_default()),
+            };
+            KindSettings::Auth0 { audience }
+        }
+    })
 }
 
 fn validate_name(name: &str) -> Result<(), String> {
@@ -410,12 +633,61 @@ mod tests {
             kind: kind.into(),
             base_url: url.into(),
             client_id: "console".into(),
-            allow_insecure_http: false,
-            ca_file: None,
-            timeout_secs: None,
-            realm: None,
-            ssf: None,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn each_kind_gets_its_settings_and_its_keyring_entry() {
+        let mut kc = raw("keycloak", "https://sso.example");
+        kc.realm = Some("acme".into());
+        let p = Profile::validate("kc", kc).unwrap();
+        assert_eq!(p.settings, KindSettings::Keycloak { realm: "acme".into() });
+        assert_eq!(p.secret_name().unwrap().as_str(), "profile/kc/client-secret");
+
+        let mut kr = raw("kratos", "http://127.0.0.1:4434");
+        kr.client_id = String::new();
+        let p = Profile::validate("kr", kr.clone()).unwrap();
+        assert_eq!(p.settings, KindSettings::Kratos { bearer: false });
+        assert_eq!(p.secret_kind(), None);
+        kr.auth = Some("bearer".into());
+        let p = Profile::validate("kr", kr.clone()).unwrap();
+        assert_eq!(p.secret_name().unwrap().as_str(), "profile/kr/api-key");
+        kr.auth = Some("basic".into());
+        assert!(
+            Profile::validate("kr", kr)
+                .unwrap_err()
+                .to_string()
+                .contains("bearer or none")
+        );
+
+        let p = Profile::validate("ok", raw("okta", "https://acme.okta.com")).unwrap();
+        let KindSettings::Okta(OktaAuth::PrivateKeyJwt { scopes, .. }) = &p.settings else {
+            panic!("{:?}", p.settings)
+        };
+        assert!(scopes.contains(&"okta.users.manage".to_string()));
+        assert_eq!(p.secret_kind(), Some(SecretKind::PrivateKey));
+        let mut ssws = raw("okta", "https://acme.okta.com");
+        ssws.client_id = String::new();
+        ssws.auth = Some("ssws".into());
+        let p = Profile::validate("ok", ssws).unwrap();
+        assert_eq!(p.secret_name().unwrap().as_str(), "profile/ok/api-token");
+
+        let p = Profile::validate("a0", raw("auth0", "https://acme.eu.auth0.com")).unwrap();
+        assert_eq!(
+            p.settings,
+            KindSettings::Auth0 {
+                audience: "https://acme.eu.auth0.com/api/v2/".into()
+            }
+        );
+        let mut wrong = raw("authd", "https://x");
+        wrong.realm = Some("r".into());
+        assert!(
+            Profile::validate("a", wrong)
+                .unwrap_err()
+                .to_string()
+                .contains("realm is not")
+        );
     }
 
     #[test]

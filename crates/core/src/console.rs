@@ -10,8 +10,8 @@ use tokio::sync::OnceCell;
 use crate::Error;
 use crate::actions::Actions;
 use crate::audit::Log;
-use crate::backend::{AdminBackend, ConnectionCheck, authd::Authd};
-use crate::config::{BackendKind, Config, Profile, RawProfile};
+use crate::backend::{AdminBackend, ProfileCheck, authd::Authd, keycloak::Keycloak, kratos::Kratos};
+use crate::config::{Config, KindSettings, Profile, RawProfile};
 use crate::http::{ClientOptions, HttpClient};
 use crate::paths::Paths;
 use crate::secrets::{KeyringStore, Namespace, SecretStore, Sensitive};
@@ -131,19 +131,35 @@ impl Console {
     }
 
     /// Validates the profile, puts its secret in the keyring, then writes the config file. The
-    /// secret never touches the file.
+    /// secret never touches the file. A kind that needs no secret (Kratos without auth) refuses
+    /// one, and a kind that needs one refuses to go without: bad input loses nothing.
     pub fn add_profile(
         &self,
         name: &str,
         raw: RawProfile,
-        secret: Sensitive<String>,
+        secret: Option<Sensitive<String>>,
     ) -> Result<Profile, Error> {
         let mut config = self.config()?;
         let profile = Profile::validate(name, raw)?;
         if config.get(name).is_ok() {
             return Err(crate::config::Error::Exists(name.to_string()).into());
         }
-        self.secrets.put(&profile.secret_name()?, &secret)?;
+        let invalid = |message: String| crate::config::Error::Invalid {
+            profile: name.to_string(),
+            message,
+        };
+        let secret = secret.filter(|s| !s.expose().is_empty());
+        match (profile.secret_kind(), secret) {
+            (Some(_), Some(secret)) => self.secrets.put(&profile.secret_name()?, &secret)?,
+            (Some(kind), None) => return Err(invalid(format!("a {} is required", kind.label())).into()),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "this profile uses no secret (set auth = \"bearer\" for an Ory Network API key)".into(),
+                )
+                .into());
+            }
+            (None, None) => {}
+        }
         config.add(profile.clone())?;
         config.save()?;
         Ok(profile)
@@ -185,26 +201,39 @@ impl Console {
     pub fn backend(&self, profile: Option<&str>) -> Result<(Profile, Arc<dyn AdminBackend>), Error> {
         let config = self.config()?;
         let profile = config.resolve(profile)?.clone();
-        let secret = self
-            .secrets
-            .get(&profile.secret_name()?)?
-            .ok_or_else(|| crate::backend::Error::MissingSecret(profile.name.clone()))?;
+        let secret = match profile.secret_kind() {
+            Some(_) => Some(
+                self.secrets
+                    .get(&profile.secret_name()?)?
+                    .ok_or_else(|| crate::backend::Error::MissingSecret(profile.name.clone()))?,
+            ),
+            None => None,
+        };
         let http = HttpClient::new(ClientOptions {
             timeout: Some(profile.timeout),
             ca_file: profile.ca_file.clone(),
             ..Default::default()
         })?;
-        let backend: Arc<dyn AdminBackend> = match profile.kind {
-            BackendKind::Authd => Arc::new(Authd::new(
+        let missing = || crate::backend::Error::MissingSecret(profile.name.clone());
+        let backend: Arc<dyn AdminBackend> = match &profile.settings {
+            KindSettings::Authd => Arc::new(Authd::new(
                 http,
                 profile.base_url.clone(),
                 profile.client_id.clone(),
-                secret,
+                secret.ok_or_else(missing)?,
             )),
-            other => {
+            KindSettings::Keycloak { realm } => Arc::new(Keycloak::new(
+                http,
+                profile.base_url.clone(),
+                realm.clone(),
+                profile.client_id.clone(),
+                secret.ok_or_else(missing)?,
+            )),
+            KindSettings::Kratos { .. } => Arc::new(Kratos::new(http, profile.base_url.clone(), secret)),
+            KindSettings::Okta(_) | KindSettings::Auth0 { .. } => {
                 return Err(crate::backend::Error::Unsupported {
-                    backend: other.as_str(),
-                    what: "be used yet: its adapter is not built (see the open issue for provider adapters)",
+                    backend: profile.kind.as_str(),
+                    what: "be used by this build: its adapter is not built in",
                 }
                 .into());
             }
@@ -212,9 +241,11 @@ impl Console {
         Ok((profile, backend))
     }
 
-    pub async fn test_profile(&self, profile: Option<&str>) -> Result<ConnectionCheck, Error> {
+    /// Connectivity, authentication, the permissions the credential has, warnings when it is
+    /// broader than needed, and what the provider cannot do.
+    pub async fn test_profile(&self, profile: Option<&str>) -> Result<ProfileCheck, Error> {
         let (_, backend) = self.backend(profile)?;
-        Ok(backend.check().await?)
+        Ok(backend.check_report().await?)
     }
 
     pub async fn sync(
@@ -345,11 +376,7 @@ impl Console {
             kind: "authd".into(),
             base_url: backend.info.url.clone(),
             client_id: demo::CLIENT_ID.into(),
-            allow_insecure_http: false,
-            ca_file: None,
-            timeout_secs: None,
-            realm: None,
-            ssf: None,
+            ..Default::default()
         };
         let profile = Profile::validate(demo::PROFILE, raw)?;
         self.secrets.put(&profile.secret_name()?, &backend.secret)?;
@@ -522,16 +549,18 @@ impl Console {
         intent: Intent,
         targets: &[String],
     ) -> Result<Vec<crate::actions::Step>, Error> {
-        use crate::actions::{ActionKind, step};
+        use crate::actions::ActionKind;
         let actions = self.actions(profile).await?;
         let mut steps = Vec::new();
         for t in targets {
             match intent {
                 Intent::Contain => steps.extend(actions.plan_contain(t).await?),
-                Intent::RevokeSession => steps.push(step(ActionKind::RevokeSession, t)),
-                Intent::RevokeUserSessions => steps.push(step(ActionKind::RevokeUserSessions, t)),
-                Intent::RevokeToken => steps.push(step(ActionKind::RevokeToken, &crate::inspect::jti_of(t)?)),
-                Intent::ForcePasswordReset => steps.push(step(ActionKind::ForcePasswordReset, t)),
+                Intent::RevokeSession => steps.push(actions.step(ActionKind::RevokeSession, t)),
+                Intent::RevokeUserSessions => steps.push(actions.step(ActionKind::RevokeUserSessions, t)),
+                Intent::RevokeToken => {
+                    steps.push(actions.step(ActionKind::RevokeToken, &crate::inspect::jti_of(t)?))
+                }
+                Intent::ForcePasswordReset => steps.push(actions.step(ActionKind::ForcePasswordReset, t)),
             }
         }
         Ok(steps)
@@ -603,14 +632,10 @@ mod tests {
             kind: "authd".into(),
             base_url: "http://127.0.0.1:9".into(),
             client_id: "console".into(),
-            allow_insecure_http: false,
-            ca_file: None,
-            timeout_secs: None,
-            realm: None,
-            ssf: None,
+            ..Default::default()
         };
         let p = console
-            .add_profile("demo", raw, Sensitive::new("s3cr3t-value".into()))
+            .add_profile("demo", raw, Some(Sensitive::new("s3cr3t-value".into())))
             .unwrap();
         let file = std::fs::read_to_string(console.config_path()).unwrap();
         assert!(!file.contains("s3cr3t-value"));
@@ -620,5 +645,36 @@ mod tests {
         );
         console.remove_profile("demo").unwrap();
         assert!(secrets.get(&p.secret_name().unwrap()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_secret_is_required_exactly_when_the_kind_uses_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemoryStore::default());
+        let console = Console::with(Paths::under(tmp.path()), secrets.clone()).unwrap();
+        let oss = RawProfile {
+            kind: "kratos".into(),
+            base_url: "http://127.0.0.1:4434".into(),
+            ..Default::default()
+        };
+        let e = console
+            .add_profile("oss", oss.clone(), Some(Sensitive::new("stray".into())))
+            .unwrap_err();
+        assert!(e.to_string().contains("uses no secret"), "{e}");
+        assert!(
+            console.config().unwrap().get("oss").is_err(),
+            "nothing was written"
+        );
+        console.add_profile("oss", oss, None).unwrap();
+        let kc = RawProfile {
+            kind: "keycloak".into(),
+            base_url: "https://sso.example".into(),
+            client_id: "gh".into(),
+            realm: Some("acme".into()),
+            ..Default::default()
+        };
+        let e = console.add_profile("kc", kc, None).unwrap_err();
+        assert!(e.to_string().contains("client secret is required"), "{e}");
+        assert!(console.config().unwrap().get("kc").is_err());
     }
 }

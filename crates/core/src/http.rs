@@ -3,10 +3,16 @@
 //! exponential backoff for idempotent calls, 429 handling that honours `Retry-After` and
 //! `RateLimit-Reset`, and the one place where status codes become typed errors.
 //!
+//! Every request of one client passes one [`RateGate`]: at most `max_in_flight` requests at a
+//! time, and when the backend says its budget is spent (a 429, or a `*-RateLimit-Remaining: 0`
+//! header) every worker of a bulk run waits for the reset together instead of each finding out
+//! on its own.
+//!
 //! Bodies from a backend are untrusted: error messages keep at most a short, control-character-free
 //! excerpt, and nothing from a request (tokens, secrets) is ever put into an error.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header::HeaderMap};
 use serde::de::DeserializeOwned;
@@ -86,12 +92,102 @@ pub struct ClientOptions {
     /// A PEM file with extra trusted roots (added to the platform's).
     pub ca_file: Option<std::path::PathBuf>,
     pub retry: RetryPolicy,
+    /// Requests in flight at once through this client (0: [`DEFAULT_IN_FLIGHT`]).
+    pub max_in_flight: usize,
 }
+
+pub const DEFAULT_IN_FLIGHT: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
     retry: RetryPolicy,
+    gate: Arc<RateGate>,
+}
+
+/// The rate-limit state shared by every request of one client: a cap on requests in flight and a
+/// pause that a 429 or an exhausted budget header sets for all of them.
+#[derive(Debug)]
+pub struct RateGate {
+    permits: tokio::sync::Semaphore,
+    paused_until: std::sync::Mutex<Option<Instant>>,
+}
+
+impl RateGate {
+    pub fn new(max_in_flight: usize) -> RateGate {
+        RateGate {
+            permits: tokio::sync::Semaphore::new(max_in_flight.max(1)),
+            paused_until: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Holds back every request until `wait` has passed (the longest pause asked for wins).
+    pub fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none_or(|old| old < until) {
+            *p = Some(until);
+        }
+    }
+
+    /// How long requests must still wait (zero when not paused).
+    pub fn remaining_pause(&self) -> Duration {
+        let p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        p.map(|u| u.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
+    }
+
+    async fn enter(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        loop {
+            let wait = self.remaining_pause();
+            if wait.is_zero() {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Config("the request gate is closed".into()))
+    }
+
+    /// Reads the budget headers of a response: when nothing is left, pause until the reset.
+    fn observe(&self, headers: &HeaderMap) {
+        if remaining_budget(headers) == Some(0)
+            && let Some(secs) = retry_after(headers)
+        {
+            self.pause(Duration::from_secs(secs.min(60)));
+        }
+    }
+}
+
+/// `X-RateLimit-Remaining` (Auth0), `X-Rate-Limit-Remaining` (Okta) or `RateLimit-Remaining`.
+pub fn remaining_budget(headers: &HeaderMap) -> Option<u64> {
+    [
+        "x-ratelimit-remaining",
+        "x-rate-limit-remaining",
+        "ratelimit-remaining",
+    ]
+    .iter()
+    .find_map(|n| headers.get(*n)?.to_str().ok()?.trim().parse().ok())
+}
+
+/// The target of the `Link` header's `rel="next"` entry (RFC 8288), as Kratos and Okta page.
+pub fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|part| {
+            let (target, params) = part.trim().split_once(';')?;
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            is_next.then(|| target.to_string())
+        })
 }
 
 /// Whether a request may be repeated without changing the outcome.
@@ -121,9 +217,15 @@ impl HttpClient {
             }
         }
         let inner = builder.build().map_err(|e| Error::Config(e.to_string()))?;
+        let in_flight = if options.max_in_flight == 0 {
+            DEFAULT_IN_FLIGHT
+        } else {
+            options.max_in_flight
+        };
         Ok(HttpClient {
             inner,
             retry: options.retry,
+            gate: Arc::new(RateGate::new(in_flight)),
         })
     }
 
@@ -137,9 +239,26 @@ impl HttpClient {
         idempotency: Idempotency,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<T, Error> {
+        Ok(self.json_with_headers(idempotency, build).await?.0)
+    }
+
+    /// [`Self::json`], also returning the response headers (paging links, budgets).
+    pub async fn json_with_headers<T: DeserializeOwned>(
+        &self,
+        idempotency: Idempotency,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<(T, HeaderMap), Error> {
         let resp = self.send(idempotency, build).await?;
+        let headers = resp.headers().clone();
         let bytes = resp.bytes().await.map_err(|e| Error::Transport(describe(&e)))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Decode(format!("{e} in {}", excerpt(&bytes))))
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Decode(format!("{e} in {}", excerpt(&bytes))))?;
+        Ok((value, headers))
+    }
+
+    /// The shared rate-limit state of this client.
+    pub fn gate(&self) -> &RateGate {
+        &self.gate
     }
 
     /// Sends with retries; returns the first successful (2xx/3xx) response.
@@ -151,9 +270,15 @@ impl HttpClient {
         let mut attempt = 0u32;
         let mut rate_limited_for = Duration::ZERO;
         loop {
-            let outcome = match build().send().await {
-                Ok(resp) => check(resp).await,
-                Err(e) => Err(Error::Transport(describe(&e))),
+            let outcome = {
+                let _permit = self.gate.enter().await?;
+                match build().send().await {
+                    Ok(resp) => {
+                        self.gate.observe(resp.headers());
+                        check(resp).await
+                    }
+                    Err(e) => Err(Error::Transport(describe(&e))),
+                }
             };
             let err = match outcome {
                 Ok(resp) => return Ok(resp),
@@ -172,6 +297,8 @@ impl HttpClient {
                     }
                     let wait = asked + jitter(Duration::from_millis(250));
                     rate_limited_for += wait;
+                    // Every other request of this client waits too: the budget is shared.
+                    self.gate.pause(asked);
                     wait
                 }
                 _ => {
@@ -337,6 +464,45 @@ mod tests {
         assert_eq!(error_message(b"<html>\n<b>oops</b>"), "<html><b>oops</b>");
         assert_eq!(error_message(&vec![b'a'; 5000]).len(), 300);
         assert_eq!(error_message(b""), "(empty body)");
+    }
+
+    #[test]
+    fn next_link_finds_the_next_target_among_several() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static(
+                r#"</admin/identities?page_size=2&page_token=abc>; rel="first",</admin/identities?page_size=2&page_token=def>; rel="next""#,
+            ),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("/admin/identities?page_size=2&page_token=def")
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static(r#"</x?page_token=a>; rel="first""#),
+        );
+        assert_eq!(next_link(&h), None);
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn an_exhausted_budget_pauses_the_gate() {
+        let gate = RateGate::new(2);
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-remaining", HeaderValue::from_static("5"));
+        h.insert("x-rate-limit-reset", HeaderValue::from_static("2"));
+        gate.observe(&h);
+        assert!(gate.remaining_pause().is_zero());
+        h.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+        gate.observe(&h);
+        let p = gate.remaining_pause();
+        assert!(
+            p > Duration::from_millis(1500) && p <= Duration::from_secs(2),
+            "{p:?}"
+        );
     }
 
     #[test]

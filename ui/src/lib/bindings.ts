@@ -59,9 +59,10 @@ async replaceProfileSecret(name: string, secret: string) : Promise<Result<null, 
 }
 },
 /**
- * Reachability, authentication and what the credential may do.
+ * Reachability, authentication, what the credential may do, warnings (e.g. broader than
+ * needed) and what the provider cannot do.
  */
-async testProfile(profile: string | null) : Promise<Result<ConnectionCheck, IpcError>> {
+async testProfile(profile: string | null) : Promise<Result<ProfileCheck, IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("test_profile", { profile }) };
 } catch (e) {
@@ -577,9 +578,35 @@ export type Problem =
  */
 { kind: "headMismatch"; seq: number }
 /**
- * The "Connect to a backend" form. The secret goes straight to the OS keyring.
+ * One HTTP call an action makes on the provider, as the dry run shows it.
  */
-export type ProfileForm = { name: string; kind: string; baseUrl: string; clientId: string; secret: string; realm: string | null }
+export type PlannedCall = { method: string; 
+/**
+ * The path on the provider, with the target's id filled in.
+ */
+path: string; 
+/**
+ * What the call is for, when the path does not say.
+ */
+note: string | null }
+/**
+ * `profile test`'s full answer: the check, plus warnings (e.g. a credential broader than the
+ * console needs) and what the provider cannot do at all.
+ */
+export type ProfileCheck = ({ warnings: string[]; limitations: string[] }) & (ConnectionCheck)
+/**
+ * The "Connect to a backend" form. The secret goes straight to the OS keyring. Which fields a
+ * kind uses is checked by the core (`Profile::validate`); empty strings mean "not given".
+ */
+export type ProfileForm = { name: string; kind: string; baseUrl: string; clientId: string; 
+/**
+ * Client secret, API key or token, or private key; none for Kratos without auth.
+ */
+secret: string | null; realm: string | null; 
+/**
+ * Kratos: `bearer` | `none`; Okta: `private_key_jwt` | `ssws`.
+ */
+auth: string | null; keyId: string | null; scopes: string[] | null; audience: string | null }
 /**
  * What the UI and `profile list` show of a profile (never a secret).
  */
@@ -638,7 +665,11 @@ export type Step = { kind: ActionKind; target: string;
 /**
  * What will happen, in the analyst's words.
  */
-description: string }
+description: string; 
+/**
+ * The provider's HTTP calls this step makes, in order (empty when the adapter does not say).
+ */
+calls?: PlannedCall[] }
 /**
  * "For this user, do not flag signals involving this place / network / client."
  */

@@ -2,15 +2,16 @@ use std::io::{BufRead, IsTerminal};
 
 use clap::{Args, Subcommand};
 use gatehouse_core::Console;
-use gatehouse_core::config::RawProfile;
+use gatehouse_core::config::{Profile, RawProfile};
 use gatehouse_core::secrets::Sensitive;
 
 use crate::output;
 
 #[derive(Subcommand)]
 pub enum ProfileCommand {
-    /// Add a profile. The client secret is read from a prompt, or from stdin when piped; never from argv.
-    Add(AddArgs),
+    /// Add a profile. Its secret (client secret, API key or token, private key) is read from a
+    /// prompt, or from stdin when piped; never from argv. Kratos with --auth none needs none.
+    Add(Box<AddArgs>),
     /// List profiles (never shows secrets).
     List,
     /// Remove a profile and its secret from the keyring.
@@ -25,10 +26,12 @@ pub struct AddArgs {
     /// authd, keycloak, okta, auth0 or kratos.
     #[arg(long)]
     kind: String,
-    /// The backend's base URL (https, or http to loopback).
+    /// The backend's base URL (https, or http to loopback): the Keycloak server, the Kratos
+    /// admin API, the Okta org, the Auth0 tenant.
     #[arg(long)]
     url: String,
-    #[arg(long)]
+    /// The client id (authd, keycloak, auth0; okta with private_key_jwt).
+    #[arg(long, default_value = "")]
     client_id: String,
     /// Allow plain http to a non-loopback host.
     #[arg(long)]
@@ -39,17 +42,38 @@ pub struct AddArgs {
     /// Keycloak realm.
     #[arg(long)]
     realm: Option<String>,
+    /// Kratos: bearer (Ory Network API key) or none (private OSS admin port); Okta:
+    /// private_key_jwt or ssws.
+    #[arg(long)]
+    auth: Option<String>,
+    /// Okta private_key_jwt: the key id registered with the service app.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// Okta private_key_jwt: a scope to ask for (repeat; default: the ones the console needs).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Auth0: the Management API audience (default https://<tenant>/api/v2/).
+    #[arg(long)]
+    audience: Option<String>,
+    /// Request timeout in seconds (1 to 300).
+    #[arg(long)]
+    timeout_secs: Option<u64>,
 }
 
-fn read_secret() -> anyhow::Result<Sensitive<String>> {
+/// Reads the secret: a prompt on a terminal, else all of stdin (a PEM key spans lines).
+fn read_secret(label: &str) -> anyhow::Result<Sensitive<String>> {
     let secret = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Client secret: ")?
+        rpassword::prompt_password(format!("{label}: "))?
+    } else if label.contains("PEM") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)?;
+        text.trim().to_string()
     } else {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    anyhow::ensure!(!secret.is_empty(), "an empty client secret was given");
+    anyhow::ensure!(!secret.is_empty(), "an empty {label} was given");
     Ok(Sensitive::new(secret))
 }
 
@@ -57,23 +81,39 @@ pub async fn run(cmd: ProfileCommand, json: bool) -> anyhow::Result<()> {
     let console = Console::open()?;
     match cmd {
         ProfileCommand::Add(a) => {
+            let a = *a;
             let raw = RawProfile {
                 kind: a.kind,
                 base_url: a.url,
                 client_id: a.client_id,
                 allow_insecure_http: a.allow_insecure_http,
                 ca_file: a.ca_file,
-                timeout_secs: None,
+                timeout_secs: a.timeout_secs,
                 realm: a.realm,
                 ssf: None,
+                auth: a.auth,
+                key_id: a.key_id,
+                scopes: (!a.scopes.is_empty()).then_some(a.scopes),
+                audience: a.audience,
             };
-            let secret = read_secret()?;
+            // Validated first, so bad settings are refused before a secret is asked for.
+            let checked = Profile::validate(&a.name, raw.clone()).map_err(gatehouse_core::Error::from)?;
+            let secret = match checked.secret_kind() {
+                Some(kind) => Some(read_secret(kind.label())?),
+                None => None,
+            };
+            let stored = secret.is_some();
             let p = console.add_profile(&a.name, raw, secret)?;
             println!(
-                "added profile {} ({} at {}); secret stored in the OS keyring",
+                "added profile {} ({} at {}){}",
                 p.name,
                 p.kind.as_str(),
-                p.base_url
+                p.base_url,
+                if stored {
+                    "; secret stored in the OS keyring"
+                } else {
+                    "; no secret needed"
+                }
             );
         }
         ProfileCommand::List => {
@@ -103,15 +143,23 @@ pub async fn run(cmd: ProfileCommand, json: bool) -> anyhow::Result<()> {
             if json {
                 return output::json(&check);
             }
-            println!("reachable      {}", check.reachable);
-            println!("authenticated  {}", check.authenticated);
-            for (perm, ok) in &check.permissions {
-                println!("  [{}] {perm}", if *ok { "ok" } else { "DENIED" });
+            let c = &check.check;
+            println!("reachable      {}", c.reachable);
+            println!("authenticated  {}", c.authenticated);
+            for (perm, ok) in &c.permissions {
+                println!(
+                    "  [{}] {}",
+                    if *ok { "ok" } else { "MISSING" },
+                    output::clean(perm, 300)
+                );
             }
-            anyhow::ensure!(
-                check.reachable && check.authenticated,
-                "the profile does not work"
-            );
+            for w in &check.warnings {
+                println!("warning: {}", output::clean(w, 400));
+            }
+            for l in &check.limitations {
+                println!("cannot: {}", output::clean(l, 400));
+            }
+            anyhow::ensure!(c.reachable && c.authenticated, "the profile does not work");
         }
     }
     Ok(())

@@ -13,6 +13,9 @@ pub struct ResetArgs {
 pub async fn run(a: ResetArgs, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!(a.require_mfa, "--require-mfa is required");
     let actions = Console::open()?.actions(profile).await?;
-    let report = actions.run(ActionKind::ForcePasswordReset, &a.user).await?;
+    let report = actions
+        .run(ActionKind::ForcePasswordReset, &a.user)
+        .await
+        .map_err(gatehouse_core::Error::from)?;
     super::report_action(&report, json)
 }

@@ -34,7 +34,10 @@ pub async fn run(cmd: RevokeCommand, profile: Option<&str>, json: bool) -> anyho
     anyhow::ensure!(!targets.is_empty(), "name at least one target");
     let actions = Console::open()?.actions(profile).await?;
     if let [one] = targets.as_slice() {
-        let report = actions.run(kind, one).await?;
+        let report = actions
+            .run(kind, one)
+            .await
+            .map_err(gatehouse_core::Error::from)?;
         return super::report_action(&report, json);
     }
     let steps = targets.iter().map(|t| step(kind, t)).collect();

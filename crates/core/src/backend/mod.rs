@@ -3,6 +3,8 @@
 //! Callers ask `capabilities()` before offering an action and show what a provider cannot do.
 
 pub mod authd;
+pub mod keycloak;
+pub mod kratos;
 
 use std::pin::Pin;
 
@@ -29,6 +31,14 @@ pub enum Error {
     MissingSecret(String),
     #[error(transparent)]
     Secrets(#[from] crate::secrets::Error),
+    /// The credential works but lacks what this call needs; `missing` names the role or scope.
+    #[error("{backend}: the credential lacks {missing}, needed to {action} ({message})")]
+    MissingPermission {
+        backend: &'static str,
+        missing: String,
+        action: String,
+        message: String,
+    },
 }
 
 impl Error {
@@ -38,6 +48,7 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Validation,
             Error::MissingSecret(_) => ErrorKind::Unauthorized,
             Error::Secrets(e) => e.kind(),
+            Error::MissingPermission { .. } => ErrorKind::Unauthorized,
         }
     }
 }
@@ -153,6 +164,38 @@ pub struct ConnectionCheck {
     pub capabilities: Capabilities,
 }
 
+/// `profile test`'s full answer: the check, plus warnings (e.g. a credential broader than the
+/// console needs) and what the provider cannot do at all.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileCheck {
+    #[serde(flatten)]
+    pub check: ConnectionCheck,
+    pub warnings: Vec<String>,
+    pub limitations: Vec<String>,
+}
+
+/// One HTTP call an action makes on the provider, as the dry run shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedCall {
+    pub method: String,
+    /// The path on the provider, with the target's id filled in.
+    pub path: String,
+    /// What the call is for, when the path does not say.
+    pub note: Option<String>,
+}
+
+impl PlannedCall {
+    pub fn new(method: &str, path: impl Into<String>, note: Option<&str>) -> PlannedCall {
+        PlannedCall {
+            method: method.to_string(),
+            path: path.into(),
+            note: note.map(str::to_string),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -183,6 +226,33 @@ pub trait AdminBackend: Send + Sync {
     async fn token_revoked(&self, jti: &str) -> Result<Option<bool>>;
     /// The provider's published signing keys (a JWKS document), when it has one.
     async fn jwks(&self) -> Result<Option<Vec<u8>>>;
+
+    /// The HTTP calls `kind` on `target` makes at this provider, in order, for the dry run.
+    /// Empty when the adapter does not describe them.
+    fn planned_calls(&self, _kind: crate::actions::ActionKind, _target: &str) -> Vec<PlannedCall> {
+        Vec::new()
+    }
+
+    /// What this provider cannot do, in the analyst's words (shown by `profile test`).
+    fn limitations(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether a forced reset is possible at all. When it is but `capabilities()` says it cannot
+    /// require MFA, the reset runs without that requirement and says so.
+    fn can_force_reset(&self) -> bool {
+        self.capabilities().force_reset_with_mfa
+    }
+
+    /// [`Self::check`] with warnings about the credential (e.g. broader than needed).
+    async fn check_report(&self) -> Result<ProfileCheck> {
+        let check = self.check().await?;
+        Ok(ProfileCheck {
+            check,
+            warnings: Vec::new(),
+            limitations: self.limitations(),
+        })
+    }
 }
 
 pub type PageStream<'a, T> = Pin<Box<dyn Stream<Item = Result<Page<T>>> + Send + 'a>>;
@@ -204,6 +274,38 @@ where
             Ok(Some((page, (next_state, fetch))))
         },
     ))
+}
+
+/// Runs `f` over `items`, at most `concurrency` at a time, keeping the input order. The HTTP
+/// client's [`crate::http::RateGate`] bounds what reaches the provider and pauses every worker
+/// when the provider says its budget is spent, so this only decides how much work is queued.
+pub async fn for_each_concurrent<T, R, F, Fut>(items: Vec<T>, concurrency: usize, f: F) -> Vec<R>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = R>,
+{
+    use futures::StreamExt;
+    futures::stream::iter(items)
+        .map(f)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// Percent-encodes an id for use as one path segment (ids from a provider or an analyst are
+/// never trusted to be path-safe).
+pub(crate) fn path_segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// A malformed answer from a provider: a clear error, and the caller stores nothing.
+pub(crate) fn malformed(backend: &str, what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Http(crate::http::Error::Decode(format!(
+        "{backend} {what}: {}",
+        crate::http::sanitize(&detail.to_string())
+    )))
 }
 
 pub(crate) fn unix(secs: i64) -> DateTime<Utc> {

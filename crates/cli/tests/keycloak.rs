@@ -1,0 +1,170 @@
+//! One analyst run against Keycloak through the real `gatehouse` binary: the real OS keyring, a
+//! real SQLite store, and Keycloak's admin API faked at the HTTP boundary (documented shapes).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Gh, contains, files_under, require_session_bus};
+use gatehouse_fakes::keycloak::Keycloak;
+
+const SECRET: &str = "kc-S3CRET-7f2k-do-not-leak";
+
+#[test]
+fn keycloak_profile_sync_revoke_and_contain() {
+    require_session_bus();
+    let mut f = Keycloak::new("acme", "gatehouse", SECRET);
+    f.add_user("u1", "alice");
+    f.add_user("u2", "bob");
+    f.add_session("s1", "u1", "203.0.113.7", 1_786_025_333_000);
+    f.add_session("s2", "u1", "175.16.199.1", 1_786_025_400_000);
+    f.add_session("s3", "u2", "81.2.69.160", 1_786_025_500_000);
+    f.consents.insert("u1".into(), vec!["web-app".into()]);
+    for i in 0..5 {
+        f.add_event(
+            None,
+            1_786_025_333_000 + i * 1000,
+            "LOGIN",
+            "u1",
+            "s1",
+            "203.0.113.7",
+        );
+    }
+    f.add_event(None, 1_786_025_400_000, "LOGIN", "u1", "s2", "175.16.199.1");
+    let kc = f.start();
+    let dir = tempfile::tempdir().unwrap();
+    let gh = Gh::new(&dir.path().join("home"));
+
+    let out = gh.run(
+        &[
+            "profile",
+            "add",
+            "kc",
+            "--kind",
+            "keycloak",
+            "--url",
+            &kc.url,
+            "--realm",
+            "acme",
+            "--client-id",
+            "gatehouse",
+        ],
+        Some(&format!("{SECRET}\n")),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let check = gh.json(&["profile", "test"]);
+    assert_eq!(check["reachable"], true);
+    assert_eq!(check["authenticated"], true);
+    let perms = check["permissions"].as_array().unwrap();
+    assert_eq!(perms.len(), 4);
+    assert!(perms.iter().all(|p| p[1] == true), "{check}");
+    assert!(check["warnings"].as_array().unwrap().is_empty(), "{check}");
+    assert!(check["limitations"].to_string().contains("accessTokenLifespan"));
+
+    let report = gh.json(&["sync"]);
+    assert_eq!(report["users"], 2, "{report}");
+    assert_eq!(report["sessions"], 3, "{report}");
+    assert_eq!(report["activity"], 6, "{report}");
+    assert_eq!(
+        gh.json(&["sync"])["activity"],
+        0,
+        "a second sync brings only what is new"
+    );
+    let sessions = gh.json(&["sessions", "--user", "u1", "--active"]);
+    assert_eq!(sessions.as_array().unwrap().len(), 2);
+
+    let r = gh.json(&["revoke", "session", "s2"]);
+    assert_eq!(r["verified"], true, "{r}");
+    assert!(
+        !r["residual"]["until"].is_null(),
+        "bounded by the access-token lifespan: {r}"
+    );
+    assert!(
+        kc.state()
+            .calls
+            .contains(&"DELETE /admin/realms/acme/sessions/s2".to_string())
+    );
+
+    // The dry run shows the real calls and changes nothing.
+    let writes = kc.state().bodies.len();
+    let text = gh.ok(&["contain", "u1", "--dry-run"]);
+    assert!(
+        text.contains("PUT /admin/realms/acme/users/u1/reset-password"),
+        "{text}"
+    );
+    assert!(text.contains("POST /admin/realms/acme/users/u1/logout"), "{text}");
+    let plan = gh.json(&["contain", "u1", "--dry-run"]);
+    let kinds: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["force_password_reset", "revoke_user_sessions"]);
+    assert_eq!(kc.state().bodies.len(), writes, "a dry run writes nothing");
+
+    let done = gh.json(&["contain", "u1"]);
+    assert!(
+        done.as_array().unwrap().iter().all(|r| r["verified"] == true),
+        "{done}"
+    );
+    {
+        let st = kc.state();
+        assert!(st.sessions.iter().all(|s| s["userId"] != "u1"));
+        let alice = st.users.iter().find(|u| u["id"] == "u1").unwrap();
+        assert_eq!(
+            alice["requiredActions"],
+            serde_json::json!(["UPDATE_PASSWORD", "CONFIGURE_TOTP"])
+        );
+        assert!(st.consents["u1"].is_empty(), "offline tokens revoked");
+        assert_eq!(st.sessions.len(), 1, "bob's session is untouched");
+    }
+    assert_eq!(gh.json(&["audit", "verify"])["ok"], true);
+
+    // The secret is only in the keyring.
+    for (path, bytes) in files_under(&dir.path().join("home")) {
+        assert!(!contains(&bytes, SECRET), "secret leaked into {}", path.display());
+    }
+    assert!(!gh.transcript.borrow().contains(SECRET));
+    gh.ok(&["profile", "remove", "kc"]);
+}
+
+#[test]
+fn a_missing_role_is_reported_by_profile_test_and_by_the_action() {
+    require_session_bus();
+    let mut f = Keycloak::new("acme", "gatehouse", SECRET);
+    f.add_user("u1", "alice");
+    f.roles = vec!["view-users".into(), "view-events".into(), "view-realm".into()];
+    f.roles.push("manage-realm".into());
+    let kc = f.start();
+    let dir = tempfile::tempdir().unwrap();
+    let gh = Gh::new(&dir.path().join("home"));
+    let out = gh.run(
+        &[
+            "profile",
+            "add",
+            "kc2",
+            "--kind",
+            "keycloak",
+            "--url",
+            &kc.url,
+            "--realm",
+            "acme",
+            "--client-id",
+            "gatehouse",
+        ],
+        Some(&format!("{SECRET}\n")),
+    );
+    assert!(out.status.success());
+    let text = gh.ok(&["profile", "test"]);
+    assert!(
+        text.contains("[MISSING] manage-users (realm-management)"),
+        "{text}"
+    );
+    assert!(text.contains("broader than needed (manage-realm)"), "{text}");
+    let out = gh.run(&["revoke", "user", "u1"], None);
+    assert_eq!(out.status.code(), Some(4), "unauthorized");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("manage-users"), "{err}");
+    gh.ok(&["profile", "remove", "kc2"]);
+}
