@@ -4,6 +4,7 @@
 
 pub mod auth0;
 pub mod authd;
+pub mod okta;
 pub mod vendor;
 
 use std::pin::Pin;
