@@ -140,7 +140,20 @@ async fn logs_page_oldest_first_then_by_checkpoint() {
         .expect(1)
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users/auth0%7C0001/logs"))
+        .and(query_param("sort", "date:-1"))
+        .and(query_param("page", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([log(7, "s"), log(6, "f")])))
+        .expect(1)
+        .mount(&server)
+        .await;
     let b = adapter(&server, |_| {});
+    let recent = b.user_logs("auth0|0001", 50).await.unwrap();
+    assert_eq!(recent.len(), 2);
+    let place = recent[0].location_info.as_ref().unwrap();
+    assert_eq!(place.city_name.as_deref(), Some("Lisbon"));
+    assert_eq!(place.latitude, Some(38.72));
     let pages: Vec<_> = pages(None, |c| b.activity_page(c)).try_collect().await.unwrap();
     assert_eq!(pages.len(), 2);
     assert_eq!(pages[1].cursor.as_deref(), Some("90020260701000000000101"));

@@ -499,6 +499,38 @@ impl Auth0 {
         }
     }
 
+    /// A user's most recent log entries (up to `limit`, newest first) with where Auth0 placed
+    /// each IP (`location_info`): the activity and places behind a finding.
+    pub async fn user_logs(&self, user_id: &str, limit: usize) -> Result<Vec<Auth0Log>> {
+        let path = format!("/users/{}/logs", segment(user_id));
+        let mut out = Vec::new();
+        // Auth0 pages user logs by offset, 100 at most per page, within its first 1,000.
+        for page in 0..(USERS_CAP / LOGS_TAKE as u64) {
+            if out.len() >= limit {
+                break;
+            }
+            let logs: Vec<Auth0Log> = self
+                .get(
+                    &path,
+                    &[
+                        ("page", page.to_string()),
+                        ("per_page", LOGS_TAKE.to_string()),
+                        ("sort", "date:-1".into()),
+                        ("include_totals", "false".into()),
+                    ],
+                    SCOPE_READ_LOGS,
+                )
+                .await?;
+            let last = logs.len() < LOGS_TAKE;
+            out.extend(logs);
+            if last {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// Revokes refresh tokens by id, 100 per call (`POST /refresh-tokens/revoke`).
     pub async fn revoke_refresh_tokens(&self, ids: &[String]) -> Result<()> {
         for chunk in ids.chunks(100) {
