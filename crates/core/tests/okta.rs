@@ -609,6 +609,22 @@ async fn permission_errors_name_the_scope_and_the_probes_report_missing_and_broa
         .await;
     let b = adapter(&server, |_| {});
     assert!(!b.check().await.unwrap().authenticated);
+
+    // An app that requires DPoP says so; the error names the setting.
+    let dpop = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/v1/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": "invalid_dpop_proof", "error_description": "The DPoP proof JWT header is missing."})))
+        .mount(&dpop)
+        .await;
+    let err = adapter(&dpop, |_| {}).users_page(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Validation);
+    assert!(
+        err.to_string()
+            .contains("Require Demonstrating Proof of Possession"),
+        "{err}"
+    );
     let err = b.users_page(None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert!(err.to_string().contains("client_assertion signature"), "{err}");

@@ -640,7 +640,15 @@ impl Okta {
                     .header("accept", "application/json")
                     .form(&form)
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Apps that require DPoP-bound tokens answer `invalid_dpop_proof`.
+                http::Error::Rejected { status: 400, message } if message.contains("DPoP") => Error::Unsupported {
+                    backend: "okta",
+                    what: "use a service app that requires DPoP proofs: turn off \"Require Demonstrating Proof of Possession (DPoP) header in token requests\" for the Gatehouse app",
+                },
+                other => Error::Http(other),
+            })?;
         let t: TokenResponse = vendor::read_json(resp, "okta POST /oauth2/v1/token").await?;
         let granted = vendor::scopes(t.scope.as_deref().unwrap_or(""));
         let lifetime = Duration::from_secs(t.expires_in.saturating_sub(60).max(5));
