@@ -394,7 +394,7 @@ async fn sessions_are_read_per_user_with_device_facts_and_a_gone_session_reads_a
     let server = tenant(ALL_SCOPES).await;
     Mock::given(method("GET"))
         .and(path("/api/v2/users"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([user(1), user(2)])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([user(1), user(2), user(3)])))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -417,6 +417,13 @@ async fn sessions_are_read_per_user_with_device_facts_and_a_gone_session_reads_a
     Mock::given(method("GET"))
         .and(path("/api/v2/users/auth0%7C0002/sessions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"sessions": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users/auth0%7C0003/sessions"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"statusCode": 404, "message": "User not found"})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))

@@ -696,7 +696,12 @@ impl Auth0 {
             .await;
         let mut out = Vec::new();
         for l in lists {
-            out.extend(l?.into_iter().map(Session::from));
+            match l {
+                Ok(sessions) => out.extend(sessions.into_iter().map(Session::from)),
+                // Deleted between the user listing and this read: no sessions to sync.
+                Err(e) if vendor::is_not_found(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
