@@ -230,12 +230,33 @@ impl Console {
                 secret.ok_or_else(missing)?,
             )),
             KindSettings::Kratos { .. } => Arc::new(Kratos::new(http, profile.base_url.clone(), secret)),
-            KindSettings::Okta(_) | KindSettings::Auth0 { .. } => {
-                return Err(crate::backend::Error::Unsupported {
-                    backend: profile.kind.as_str(),
-                    what: "be used by this build: its adapter is not built in",
-                }
-                .into());
+            KindSettings::Okta(auth) => {
+                use crate::backend::okta::{AssertionAlgorithm, Okta, OktaAuth, OktaSettings};
+                let secret = secret.ok_or_else(missing)?;
+                let auth = match auth {
+                    crate::config::OktaAuth::Ssws => OktaAuth::Ssws { token: secret },
+                    crate::config::OktaAuth::PrivateKeyJwt { key_id, scopes } => OktaAuth::PrivateKeyJwt {
+                        client_id: profile.client_id.clone(),
+                        key_id: key_id.clone().unwrap_or_default(),
+                        algorithm: AssertionAlgorithm::of_pem(secret.expose()),
+                        private_key: secret,
+                        scopes: scopes.clone(),
+                    },
+                };
+                Arc::new(Okta::new(
+                    OktaSettings::new(profile.base_url.clone(), auth),
+                    http,
+                )?)
+            }
+            KindSettings::Auth0 { audience } => {
+                use crate::backend::auth0::{Auth0, Auth0Settings};
+                let mut settings = Auth0Settings::new(
+                    profile.base_url.clone(),
+                    profile.client_id.clone(),
+                    secret.ok_or_else(missing)?,
+                );
+                settings.audience = Some(audience.clone());
+                Arc::new(Auth0::new(settings, http)?)
             }
         };
         Ok((profile, backend))

@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod inspect;
+pub mod oauth;
 pub mod paths;
 pub mod render;
 pub mod secrets;

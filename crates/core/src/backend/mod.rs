@@ -2,9 +2,12 @@
 //! declared capabilities, so authd, Keycloak, Okta, Auth0 and Kratos fit without changing callers.
 //! Callers ask `capabilities()` before offering an action and show what a provider cannot do.
 
+pub mod auth0;
 pub mod authd;
 pub mod keycloak;
 pub mod kratos;
+pub mod okta;
+pub mod vendor;
 
 use std::pin::Pin;
 

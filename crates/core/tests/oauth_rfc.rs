@@ -1,0 +1,168 @@
+//! The RFC 7662 introspection and RFC 7009 revocation client against a real, OpenID-certified
+//! authorization server: the `oidc-provider` npm package (pinned in
+//! tests/fixtures/oidc-provider/package-lock.json), started by the test as a node process on
+//! loopback. `./x` installs it (`setup_npm`); the test runs `npm ci` itself when it is missing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gatehouse_core::ErrorKind;
+use gatehouse_core::http::{ClientOptions, HttpClient};
+use gatehouse_core::oauth::{ClientAuth, OAuthClient, TokenTypeHint, discover};
+use gatehouse_core::secrets::Sensitive;
+
+const SECRET: &str = "gatehouse-test-secret-0123456789";
+const POST_SECRET: &str = "gatehouse-post-secret-0123456789";
+
+/// The node process; killed (and its stdin closed) when the test ends, however it ends.
+struct Provider {
+    child: Child,
+    issuer: url::Url,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc-provider")
+}
+
+/// Starts oidc-provider, or `None` (with a loud message) when node is not installed.
+fn start() -> Option<Provider> {
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!(
+            "\n\n*** SKIPPED: node is not installed, so the RFC 7662/7009 tests cannot start \
+             oidc-provider. Install Node.js 20+ to run them. ***\n\n"
+        );
+        return None;
+    }
+    let dir = fixture_dir();
+    if !dir.join("node_modules/oidc-provider").is_dir() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm ci of the oidc-provider fixture");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    }
+    let mut child = Command::new("node")
+        .arg("server.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(issuer) = line.strip_prefix("LISTENING ") {
+                let _ = tx.send(issuer.to_string());
+            }
+        }
+    });
+    let mut provider = Provider {
+        child,
+        issuer: "http://127.0.0.1/".parse().unwrap(),
+    };
+    let issuer = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("oidc-provider did not start within 30 s");
+    provider.issuer = issuer.parse().unwrap();
+    Some(provider)
+}
+
+fn http() -> HttpClient {
+    HttpClient::new(ClientOptions::default()).unwrap()
+}
+
+async fn client(p: &Provider, id: &str, secret: &str, auth: ClientAuth) -> OAuthClient {
+    let endpoints = discover(&http(), &p.issuer).await.unwrap();
+    OAuthClient::new(http(), endpoints, id, Sensitive::new(secret.to_string()), auth)
+}
+
+#[tokio::test]
+async fn a_revoked_token_introspects_inactive() {
+    let Some(p) = start() else { return };
+    let c = client(&p, "gatehouse", SECRET, ClientAuth::Basic).await;
+    let e = c.endpoints();
+    assert_eq!(e.issuer.as_deref(), Some(p.issuer.as_str().trim_end_matches('/')));
+    assert!(e.introspection.is_some() && e.revocation.is_some());
+
+    let grant = c.client_credentials(Some("api:read")).await.unwrap();
+    assert_eq!(grant.scope.as_deref(), Some("api:read"));
+    let token = grant.access_token;
+
+    let live = c
+        .introspect(&token, Some(TokenTypeHint::AccessToken))
+        .await
+        .unwrap();
+    assert!(live.active, "{live:?}");
+    assert_eq!(live.client_id.as_deref(), Some("gatehouse"));
+    assert_eq!(live.scope.as_deref(), Some("api:read"));
+    assert!(live.exp.unwrap() > chrono::Utc::now().timestamp());
+    assert!(!c.verify_inactive(&token).await.unwrap());
+
+    c.revoke(&token, Some(TokenTypeHint::AccessToken)).await.unwrap();
+    let dead = c.introspect(&token, None).await.unwrap();
+    assert!(!dead.active, "{dead:?}");
+    assert_eq!(dead.client_id, None, "an inactive token says nothing more");
+    assert!(c.verify_inactive(&token).await.unwrap());
+
+    // RFC 7009 §2.2: revoking again (or an unknown token) is still a success.
+    c.revoke(&token, None).await.unwrap();
+    let unknown = Sensitive::new("not-a-token-issued-here".to_string());
+    c.revoke(&unknown, None).await.unwrap();
+    assert!(!c.introspect(&unknown, None).await.unwrap().active);
+}
+
+#[tokio::test]
+async fn client_secret_post_works_and_another_client_cannot_revoke_the_token() {
+    let Some(p) = start() else { return };
+    let owner = client(&p, "gatehouse", SECRET, ClientAuth::Basic).await;
+    let other = client(&p, "gatehouse-post", POST_SECRET, ClientAuth::Post).await;
+    let token = owner.client_credentials(None).await.unwrap().access_token;
+
+    // The server refuses to revoke another client's token, and the token stays active.
+    let err = other.revoke(&token, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+    assert!(err.to_string().contains("not authorized to revoke"), "{err}");
+    assert!(owner.introspect(&token, None).await.unwrap().active);
+
+    // The post-auth client's own token goes through the whole cycle.
+    let mine = other
+        .client_credentials(Some("api:read"))
+        .await
+        .unwrap()
+        .access_token;
+    assert!(other.introspect(&mine, None).await.unwrap().active);
+    other
+        .revoke(&mine, Some(TokenTypeHint::AccessToken))
+        .await
+        .unwrap();
+    assert!(other.verify_inactive(&mine).await.unwrap());
+
+    // A wrong secret is a refused credential.
+    let wrong = client(
+        &p,
+        "gatehouse",
+        "wrong-secret-wrong-secret-000000",
+        ClientAuth::Basic,
+    )
+    .await;
+    let err = wrong.introspect(&token, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let err = wrong.client_credentials(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+}
