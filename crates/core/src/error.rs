@@ -49,6 +49,10 @@ pub enum Error {
     Views(#[from] crate::views::Error),
     #[error(transparent)]
     Demo(#[from] crate::demo::Error),
+    #[error(transparent)]
+    Incident(#[from] crate::incident::Error),
+    #[error(transparent)]
+    Report(#[from] crate::report::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -67,6 +71,8 @@ impl Error {
             Error::Triage(e) => e.kind(),
             Error::Views(e) => e.kind(),
             Error::Demo(e) => e.kind(),
+            Error::Incident(e) => e.kind(),
+            Error::Report(e) => e.kind(),
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
