@@ -211,7 +211,11 @@ impl Layout {
         let widths: Vec<f32> = fractions.iter().map(|f| f * CONTENT_W).collect();
         let header_h = lh + 2.0 * pad;
         self.ensure(header_h + lh + 2.0 * pad);
-        self.table_header(headers, &widths, size, lh, pad);
+        // A key-value table (the summary) has no header row.
+        let has_header = headers.iter().any(|h| !h.is_empty());
+        if has_header {
+            self.table_header(headers, &widths, size, lh, pad);
+        }
         for row in rows {
             let cells: Vec<Vec<String>> = row
                 .iter()
@@ -222,7 +226,9 @@ impl Layout {
             let h = lines as f32 * lh + 2.0 * pad;
             if self.y + h > BOTTOM {
                 self.new_page();
-                self.table_header(headers, &widths, size, lh, pad);
+                if has_header {
+                    self.table_header(headers, &widths, size, lh, pad);
+                }
             }
             let mut x = MARGIN;
             let top = self.y;
