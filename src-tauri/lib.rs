@@ -37,7 +37,13 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::actions::cancel_steps,
             commands::actions::inspect_token,
             commands::actions::audit_recent,
-            commands::actions::audit_verify
+            commands::actions::audit_verify,
+            commands::incidents::list_incidents,
+            commands::incidents::create_incident,
+            commands::incidents::incident_view,
+            commands::incidents::update_incident,
+            commands::incidents::export_report::<R>,
+            commands::incidents::reveal_export
         ])
 }
 
@@ -48,7 +54,9 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) 
     builder
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_dialog::init())
         .manage(console)
+        .manage(commands::incidents::Exported::default())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             specta.mount_events(app);

@@ -198,6 +198,73 @@ async auditVerify() : Promise<Result<Verification, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * 
+ */
+async listIncidents() : Promise<Result<Incident[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_incidents") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Creates an incident from findings, sessions and users (audited).
+ */
+async createIncident(incident: NewIncident) : Promise<Result<Incident, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("create_incident", { incident }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * An incident with its findings, actions and merged timeline.
+ */
+async incidentView(id: string) : Promise<Result<ReportData, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("incident_view", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Changes status, severity, title or notes (audited).
+ */
+async updateIncident(id: string, change: IncidentUpdate) : Promise<Result<Incident, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("update_incident", { id, change }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Asks where to save with the native dialog, then exports (signed manifest next to the file),
+ * reporting each stage on `on_progress`. `None`: the analyst cancelled the dialog.
+ */
+async exportReport(id: string, format: ReportFormat, onProgress: TAURI_CHANNEL<ExportStage>) : Promise<Result<ExportResult | null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_report", { id, format, onProgress }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Shows an exported file in the system's file manager.
+ */
+async revealExport(path: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("reveal_export", { path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -215,6 +282,19 @@ liveUpdate: "live-update"
 
 
 /** user-defined types **/
+
+export type ActionRecord = { at: string; actionId: string; kind: string; target: string; actor: string; outcome: string; verified: boolean; checks: Check[]; residual: Residual | null; sessionsRevoked: string[]; error: string | null; auditSeq: number; auditHash: string }
+export type Chart = { title: string; rateSvg: string; mapSvg: string }
+export type ExportResult = { format: ReportFormat; files: string[]; manifest: string; bytes: number; keyId: string }
+export type ExportStage = "gathering" | "signing" | "writing" | "done"
+export type Incident = { id: string; profile: string; title: string; severity: Severity; status: IncidentStatus; notes: string; createdBy: string; createdAt: string; updatedAt: string; closedAt: string | null; users: string[]; sessions: string[]; findings: string[] }
+export type IncidentStatus = "open" | "contained" | "closed"
+export type IncidentUpdate = { status: IncidentStatus | null; severity: Severity | null; title: string | null; notes: string | null }
+export type NewIncident = { title: string; severity: Severity | null; notes?: string; findings?: string[]; sessions?: string[]; users?: string[] }
+export type ReportData = { incident: Incident; generatedAt: string; generatedBy: string; generator: string; users: UserSummary[]; sessions: SessionRow[]; findings: FindingRow[]; actions: ActionRecord[]; timeline: TimelineItem[]; timelineTruncated: boolean; charts: Chart[]; geoipAttribution: string | null }
+export type ReportFormat = "html" | "pdf" | "json" | "csv" | "md"
+export type TimelineItem = { at: string; source: TimelineSource; subject: string; summary: string; ip: string | null; place: string | null; notable: boolean }
+export type TimelineSource = "event" | "finding" | "action" | "analyst"
 
 export type ActionKind = "revoke_session" | "revoke_user_sessions" | "revoke_token" | "force_password_reset"
 export type ActionReport = { id: string; kind: ActionKind; target: string; 
