@@ -564,8 +564,10 @@ pub fn clean(s: &str, max_chars: usize) -> String {
     for (n, c) in s
         .chars()
         .filter(|c| {
-            !(c.is_control() && *c != '\n' && *c != '\t')
-                && !matches!(*c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+            let control = c.is_control() && *c != '\n' && *c != '\t';
+            let bidi =
+                matches!(*c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+            !(control || bidi)
         })
         .enumerate()
     {
