@@ -8,7 +8,7 @@ pub mod live;
 use std::sync::Arc;
 
 use gatehouse_core::Console;
-use tauri::Runtime;
+use tauri::{Manager, Runtime};
 
 pub use ipc_error::IpcError;
 
@@ -42,7 +42,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::incidents::create_incident,
             commands::incidents::incident_view,
             commands::incidents::update_incident,
-            commands::incidents::export_report::<R>,
+            commands::incidents::export_report,
             commands::incidents::reveal_export
         ])
 }
@@ -60,6 +60,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) 
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             specta.mount_events(app);
+            app.manage(commands::incidents::SaveDialog::new(app.handle().clone()));
             live::spawn(app.handle().clone(), live_console);
             Ok(())
         })

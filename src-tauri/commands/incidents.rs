@@ -16,6 +16,26 @@ use tauri_plugin_dialog::DialogExt;
 
 use crate::IpcError;
 
+/// The native save dialog, bound to the app at setup so the command itself is not generic
+/// over the runtime. Returns the chosen path, `Ok(None)` when cancelled.
+type Picker = dyn Fn(&str, &str) -> Result<Option<PathBuf>, String> + Send + Sync;
+pub struct SaveDialog(Box<Picker>);
+
+impl SaveDialog {
+    pub fn new<R: Runtime>(app: AppHandle<R>) -> Self {
+        Self(Box::new(move |name, ext| {
+            app.dialog()
+                .file()
+                .set_title("Export incident report")
+                .set_file_name(name)
+                .add_filter(ext.to_uppercase(), &[ext])
+                .blocking_save_file()
+                .map(|p| p.into_path().map_err(|e| format!("not a local file: {e}")))
+                .transpose()
+        }))
+    }
+}
+
 /// The files exported in this run, the only ones "show in folder" reveals.
 #[derive(Default)]
 pub struct Exported(Mutex<HashSet<PathBuf>>);
@@ -58,29 +78,22 @@ pub async fn update_incident(
 /// reporting each stage on `on_progress`. `None`: the analyst cancelled the dialog.
 #[tauri::command]
 #[specta::specta]
-pub async fn export_report<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn export_report(
     console: State<'_, Arc<Console>>,
+    dialog: State<'_, SaveDialog>,
     exported: State<'_, Exported>,
     id: String,
     format: ReportFormat,
     on_progress: Channel<ExportStage>,
 ) -> Result<Option<ExportResult>, IpcError> {
     let ext = format.as_str();
-    let picked = app
-        .dialog()
-        .file()
-        .set_title("Export incident report")
-        .set_file_name(format!("{id}.{ext}"))
-        .add_filter(ext.to_uppercase(), &[ext])
-        .blocking_save_file();
-    let Some(picked) = picked else {
+    let picked = (dialog.0)(&format!("{id}.{ext}"), ext).map_err(|message| IpcError {
+        kind: ErrorKind::Validation,
+        message,
+    })?;
+    let Some(path) = picked else {
         return Ok(None);
     };
-    let path = picked.into_path().map_err(|e| IpcError {
-        kind: ErrorKind::Validation,
-        message: format!("not a local file: {e}"),
-    })?;
     let result = console
         .export_report(None, &id, format, &path, &|stage| {
             let _ = on_progress.send(stage);
