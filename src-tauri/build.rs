@@ -21,6 +21,12 @@ const COMMANDS: &[&str] = &[
     "inspect_token",
     "audit_recent",
     "audit_verify",
+    "list_incidents",
+    "create_incident",
+    "incident_view",
+    "update_incident",
+    "export_report",
+    "reveal_export",
 ];
 
 fn main() {

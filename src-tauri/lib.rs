@@ -8,7 +8,7 @@ pub mod live;
 use std::sync::Arc;
 
 use gatehouse_core::Console;
-use tauri::Runtime;
+use tauri::{Manager, Runtime};
 
 pub use ipc_error::IpcError;
 
@@ -37,7 +37,13 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::actions::cancel_steps,
             commands::actions::inspect_token,
             commands::actions::audit_recent,
-            commands::actions::audit_verify
+            commands::actions::audit_verify,
+            commands::incidents::list_incidents,
+            commands::incidents::create_incident,
+            commands::incidents::incident_view,
+            commands::incidents::update_incident,
+            commands::incidents::export_report,
+            commands::incidents::reveal_export
         ])
 }
 
@@ -48,12 +54,15 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, console: Arc<Console>) 
     builder
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_dialog::init())
         .manage(console)
+        .manage(commands::incidents::Exported::default())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             #[cfg(target_os = "linux")]
             software_rendering(app);
             specta.mount_events(app);
+            app.manage(commands::incidents::SaveDialog::new(app.handle().clone()));
             live::spawn(app.handle().clone(), live_console);
             Ok(())
         })

@@ -3,5 +3,6 @@
 pub mod actions;
 pub mod console;
 pub mod findings;
+pub mod incidents;
 pub mod status;
 pub mod views;

@@ -30,6 +30,9 @@ Examples:
   gatehouse revoke token eyJhbGciOi…   (a pasted token, or its jti)
   gatehouse contain 42 --dry-run
   gatehouse audit verify
+  gatehouse incident create --title \"Stolen session of alice\" --finding f-1a2b…
+  gatehouse report export inc-4c5d… --format pdf -o incident.pdf
+  gatehouse report verify incident.pdf
   gatehouse status --json";
 
 #[derive(Parser)]
@@ -75,6 +78,12 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Incidents: findings, sessions and users gathered for hand-over, with a status.
+    #[command(subcommand)]
+    Incident(commands::incident::IncidentCommand),
+    /// Signed incident reports (HTML, PDF, OCSF JSON, CSV, Markdown) and their verification.
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
     /// Analyse log files (JSONL, Okta, Keycloak, Auth0) for stolen sessions; --help has the formats.
     Analyze(commands::analyze::AnalyzeArgs),
     /// Shared Signals (CAEP): receive pushed SETs, deliver the outbox, show our JWKS.
@@ -110,6 +119,8 @@ fn main() -> std::process::ExitCode {
                 Command::Contain(a) => commands::contain::run(a, profile, json).await,
                 Command::Inspect(a) => commands::inspect::run(a, profile, json).await,
                 Command::Audit(c) => commands::audit::run(c, json).await,
+                Command::Incident(c) => commands::incident::run(c, profile, json).await,
+                Command::Report(c) => commands::report::run(c, profile, json).await,
                 Command::Analyze(a) => commands::analyze::run(a, json),
                 Command::Ssf(c) => commands::ssf::run(c, profile, json).await,
             }

@@ -607,6 +607,110 @@ impl Console {
         self.bulk_cancel.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Creates an incident from findings, sessions and users, audited.
+    pub async fn create_incident(
+        &self,
+        profile: Option<&str>,
+        new: crate::incident::NewIncident,
+    ) -> Result<crate::incident::Incident, Error> {
+        let profile = self.profile(profile)?;
+        let log = self.audit_log().await?;
+        let r = crate::incident::create(self.store().await?, &log, &profile.name, &actor(), new).await;
+        Ok(r?)
+    }
+
+    /// The profile's incidents, newest first.
+    pub async fn incidents(&self, profile: Option<&str>) -> Result<Vec<crate::incident::Incident>, Error> {
+        let profile = self.profile(profile)?;
+        Ok(crate::incident::list(self.store().await?, &profile.name).await?)
+    }
+
+    /// One incident with its users, sessions, findings, actions and merged timeline (no charts).
+    pub async fn incident(
+        &self,
+        profile: Option<&str>,
+        id: &str,
+    ) -> Result<crate::report::ReportData, Error> {
+        self.report_data(profile, id, false).await
+    }
+
+    /// Changes an incident's status, severity, title or notes, audited.
+    pub async fn update_incident(
+        &self,
+        profile: Option<&str>,
+        id: &str,
+        change: crate::incident::IncidentUpdate,
+    ) -> Result<crate::incident::Incident, Error> {
+        let profile = self.profile(profile)?;
+        let log = self.audit_log().await?;
+        let r = crate::incident::update(self.store().await?, &log, &profile.name, &actor(), id, change).await;
+        Ok(r?)
+    }
+
+    async fn report_data(
+        &self,
+        profile: Option<&str>,
+        id: &str,
+        charts: bool,
+    ) -> Result<crate::report::ReportData, Error> {
+        let profile = self.profile(profile)?;
+        let store = self.store().await?;
+        let incident = crate::incident::get(store, &profile.name, id).await?;
+        let detector = self.detector()?;
+        let mut enricher = detector.enricher().await?;
+        let attribution = detector.geoip_attribution();
+        Ok(crate::report::gather(store, incident, &mut enricher, attribution, charts, &actor()).await?)
+    }
+
+    /// Exports an incident as `format` to `path` with a signed manifest next to it (the signing
+    /// key is created in the keyring on first use). Nothing is left behind on failure.
+    pub async fn export_report(
+        &self,
+        profile: Option<&str>,
+        id: &str,
+        format: crate::report::ReportFormat,
+        path: &std::path::Path,
+        progress: &(dyn Fn(crate::report::ExportStage) + Send + Sync),
+    ) -> Result<crate::report::ExportResult, Error> {
+        use crate::report::ExportStage;
+        progress(ExportStage::Gathering);
+        let data = self.report_data(profile, id, true).await?;
+        progress(ExportStage::Signing);
+        let key = crate::report::manifest::signing_key(self.secrets.as_ref())?;
+        progress(ExportStage::Writing);
+        let path = path.to_path_buf();
+        let result = tokio::task::spawn_blocking(move || crate::report::export(&data, format, &path, &key))
+            .await
+            .map_err(|e| Error::Internal(format!("export task: {e}")))??;
+        progress(ExportStage::Done);
+        Ok(result)
+    }
+
+    /// Checks an export's manifest signature and file hashes. Trusted keys: this machine's
+    /// report key (if one was created) and `public_key_pem`, if given.
+    pub fn verify_report(
+        &self,
+        path: &std::path::Path,
+        public_key_pem: Option<&str>,
+    ) -> Result<crate::report::Verification, Error> {
+        use crate::report::manifest;
+        let mut trusted = Vec::new();
+        if let Some(pem) = public_key_pem {
+            trusted.push(manifest::public_key_from_pem(pem).map_err(crate::report::Error::from)?);
+        }
+        if let Some(k) = manifest::existing_key(self.secrets.as_ref())? {
+            trusted.push(k.verifying_key());
+        }
+        Ok(manifest::verify(path, &trusted).map_err(crate::report::Error::from)?)
+    }
+
+    /// This machine's report signing public key as PEM (the key is created on first use).
+    pub fn report_public_key(&self) -> Result<String, Error> {
+        use crate::report::manifest;
+        let key = manifest::signing_key(self.secrets.as_ref())?;
+        Ok(manifest::public_key_pem(&key.verifying_key())?)
+    }
+
     pub async fn inspect(
         &self,
         token: &str,

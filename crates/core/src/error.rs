@@ -51,6 +51,10 @@ pub enum Error {
     Demo(#[from] crate::demo::Error),
     #[error(transparent)]
     Ssf(#[from] crate::ssf::Error),
+    #[error(transparent)]
+    Incident(#[from] crate::incident::Error),
+    #[error(transparent)]
+    Report(#[from] crate::report::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -70,6 +74,8 @@ impl Error {
             Error::Views(e) => e.kind(),
             Error::Demo(e) => e.kind(),
             Error::Ssf(e) => e.kind(),
+            Error::Incident(e) => e.kind(),
+            Error::Report(e) => e.kind(),
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

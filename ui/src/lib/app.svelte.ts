@@ -2,10 +2,23 @@
 // and a reload counter that views watch to refresh in place (keeping selection and scroll).
 import { api, CommandError, type Intent, type IpcError, type Overview, type Theme } from './ipc';
 
-export type View = 'sessions' | 'findings' | 'inspector' | 'audit' | 'status';
-export const VIEWS: readonly View[] = ['sessions', 'findings', 'inspector', 'audit', 'status'];
+export type View = 'sessions' | 'findings' | 'inspector' | 'audit' | 'status' | 'incidents';
+export const VIEWS: readonly View[] = ['sessions', 'findings', 'inspector', 'audit', 'status', 'incidents'];
 
-export type Detail = { kind: 'session'; id: string } | { kind: 'user'; id: string } | null;
+export type Detail =
+  | { kind: 'session'; id: string }
+  | { kind: 'user'; id: string }
+  | { kind: 'incident'; id: string }
+  | null;
+
+/** What "Create incident" starts from; the dialog asks for the title, severity and notes. */
+export interface IncidentDraft {
+  findings: string[];
+  sessions: string[];
+  users: string[];
+  /** A suggested title, e.g. "Stolen session of alice". */
+  title: string;
+}
 
 export interface ActionRequest {
   intent: Intent;
@@ -53,6 +66,7 @@ class AppState {
   /** Incremented when the data changed (sync, live update, action): views reload in place. */
   reloadTick = $state(0);
   action = $state<ActionRequest | null>(null);
+  incidentDraft = $state<IncidentDraft | null>(null);
   connectOpen = $state(false);
   helpOpen = $state(false);
   syncing = $state(false);
@@ -84,6 +98,15 @@ class AppState {
 
   openUser(id: string): void {
     this.detail = { kind: 'user', id };
+  }
+
+  openIncident(id: string): void {
+    this.view = 'incidents';
+    this.detail = { kind: 'incident', id };
+  }
+
+  requestIncident(draft: IncidentDraft): void {
+    this.incidentDraft = draft;
   }
 
   requestAction(req: ActionRequest): void {
@@ -140,6 +163,7 @@ class AppState {
     this.live = null;
     this.reloadTick = 0;
     this.action = null;
+    this.incidentDraft = null;
     this.connectOpen = false;
     this.helpOpen = false;
     this.syncing = false;
@@ -184,5 +208,5 @@ export function onControl(e: KeyboardEvent): boolean {
 
 /** True while a modal (action dialog, connect form, help) owns the keyboard. */
 export function modalOpen(): boolean {
-  return app.action !== null || app.connectOpen || app.helpOpen;
+  return app.action !== null || app.incidentDraft !== null || app.connectOpen || app.helpOpen;
 }

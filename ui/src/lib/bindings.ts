@@ -199,6 +199,70 @@ async auditVerify() : Promise<Result<Verification, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async listIncidents() : Promise<Result<Incident[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_incidents") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Creates an incident from findings, sessions and users (audited).
+ */
+async createIncident(incident: NewIncident) : Promise<Result<Incident, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("create_incident", { incident }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * An incident with its findings, actions and merged timeline.
+ */
+async incidentView(id: string) : Promise<Result<ReportData, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("incident_view", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Changes status, severity, title or notes (audited).
+ */
+async updateIncident(id: string, change: IncidentUpdate) : Promise<Result<Incident, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("update_incident", { id, change }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Asks where to save with the native dialog, then exports (signed manifest next to the file),
+ * reporting each stage on `on_progress`. `None`: the analyst cancelled the dialog.
+ */
+async exportReport(id: string, format: ReportFormat, onProgress: TAURI_CHANNEL<ExportStage>) : Promise<Result<ExportResult | null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_report", { id, format, onProgress }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Shows an exported file in the system's file manager.
+ */
+async revealExport(path: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("reveal_export", { path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -218,6 +282,18 @@ liveUpdate: "live-update"
 /** user-defined types **/
 
 export type ActionKind = "revoke_session" | "revoke_user_sessions" | "revoke_token" | "force_password_reset"
+/**
+ * A containment action as the audit log recorded its outcome.
+ */
+export type ActionRecord = { at: string; actionId: string; kind: string; target: string; actor: string; 
+/**
+ * `succeeded` or `failed`.
+ */
+outcome: string; verified: boolean; checks: Check[]; residual: Residual | null; sessionsRevoked: string[]; error: string | null; 
+/**
+ * The audit entry's sequence number and hash, so a reader can find it in the log.
+ */
+auditSeq: number; auditHash: string }
 export type ActionReport = { id: string; kind: ActionKind; target: string; 
 /**
  * The backend said the target was already in the requested state.
@@ -243,15 +319,11 @@ enforcesAccessTokenRevocation: boolean;
  * The provider's access-token lifetime, when known (bounds the residual exposure).
  */
 accessTokenLifetimeSecs: number | null }
+/**
+ * A rate graph and a map, inline SVG from `render/`.
+ */
+export type Chart = { title: string; rateSvg: string; mapSvg: string }
 export type Check = { what: string; ok: boolean }
-/**
- * The result of `profile test`.
- */
-export type ConnectionCheck = { reachable: boolean; authenticated: boolean; 
-/**
- * Each permission we probed, with whether the credential has it.
- */
-permissions: ([string, boolean])[]; capabilities: Capabilities }
 /**
  * What the welcome screen shows once the demo runs.
  */
@@ -379,6 +451,34 @@ previous: Side | null;
  */
 facts: Partial<{ [key in string]: number }> }
 /**
+ * What an export wrote.
+ */
+export type ExportResult = { format: ReportFormat; 
+/**
+ * The report file(s), then the manifest.
+ */
+files: string[]; manifest: string; bytes: number; 
+/**
+ * The signing key's id (first 16 hex digits of the SHA-256 of the public key).
+ */
+keyId: string }
+/**
+ * Where an export is, for a progress display.
+ */
+export type ExportStage = 
+/**
+ * Reading the incident, timeline and actions; rendering charts.
+ */
+"gathering" | 
+/**
+ * Getting the signing key from the OS keyring.
+ */
+"signing" | 
+/**
+ * Rendering the format and writing the files.
+ */
+"writing" | "done"
+/**
  * An analyst's verdict on one finding.
  */
 export type Feedback = { finding_id: string; verdict: Verdict; note: string | null }
@@ -453,6 +553,20 @@ username: string | null; sessionId: string | null; kind: Kind; severity: Severit
  * The whole finding with its explanation and evidence (the `analyze --json` shape).
  */
 finding: Finding }
+export type Incident = { id: string; profile: string; title: string; severity: Severity; status: IncidentStatus; notes: string; createdBy: string; createdAt: string; updatedAt: string; closedAt: string | null; users: string[]; sessions: string[]; findings: string[] }
+export type IncidentStatus = "open" | 
+/**
+ * The attacker's access was cut (sessions revoked, reset forced); follow-up remains.
+ */
+"contained" | "closed"
+/**
+ * What an analyst may change after creation.
+ */
+export type IncidentUpdate = { status: IncidentStatus | null; severity: Severity | null; title: string | null; 
+/**
+ * Replaces the notes.
+ */
+notes: string | null }
 export type Inspection = { header: JsonValue; claims: JsonValue; signature: Signature; lints: LintView[]; jti: string | null; subject: string | null; sessionId: string | null; expiresAt: string | null; 
 /**
  * Whether the backend refuses this token now (None: it cannot tell).
@@ -523,6 +637,15 @@ export type NetClass =
  */
 export type Network = { asn: number | null; org: string | null; class: NetClass }
 /**
+ * What the analyst starts an incident from. Findings bring their session and user; sessions
+ * bring their user. At least one of the three lists must name something.
+ */
+export type NewIncident = { title: string; 
+/**
+ * Default: the strongest finding's severity, else medium.
+ */
+severity: Severity | null; notes?: string; findings?: string[]; sessions?: string[]; users?: string[] }
+/**
  * What the shell shows before anything else: profiles, data age, GeoIP attribution.
  */
 export type Overview = { profiles: ProfileView[]; activeProfile: string | null; lastSync: string | null; 
@@ -556,6 +679,18 @@ export type PlaceSource =
  * Given in the imported record.
  */
 "input" | "geoip"
+/**
+ * One HTTP call an action makes on the provider, as the dry run shows it.
+ */
+export type PlannedCall = { method: string; 
+/**
+ * The path on the provider, with the target's id filled in.
+ */
+path: string; 
+/**
+ * What the call is for, when the path does not say.
+ */
+note: string | null }
 export type Problem = 
 /**
  * The entry's content does not match its hash: it was edited.
@@ -578,22 +713,14 @@ export type Problem =
  */
 { kind: "headMismatch"; seq: number }
 /**
- * One HTTP call an action makes on the provider, as the dry run shows it.
- */
-export type PlannedCall = { method: string; 
-/**
- * The path on the provider, with the target's id filled in.
- */
-path: string; 
-/**
- * What the call is for, when the path does not say.
- */
-note: string | null }
-/**
  * `profile test`'s full answer: the check, plus warnings (e.g. a credential broader than the
  * console needs) and what the provider cannot do at all.
  */
-export type ProfileCheck = ({ warnings: string[]; limitations: string[] }) & (ConnectionCheck)
+export type ProfileCheck = ({ reachable: boolean; authenticated: boolean; 
+/**
+ * Each permission we probed, with whether the credential has it.
+ */
+permissions: ([string, boolean])[]; capabilities: Capabilities }) & { warnings: string[]; limitations: string[] }
 /**
  * The "Connect to a backend" form. The secret goes straight to the OS keyring. Which fields a
  * kind uses is checked by the core (`Profile::validate`); empty strings mean "not given".
@@ -612,6 +739,31 @@ auth: string | null; keyId: string | null; scopes: string[] | null; audience: st
  */
 export type ProfileView = { name: string; kind: BackendKind; baseUrl: string; clientId: string; isDefault: boolean }
 export type Progress = { done: number; total: number }
+/**
+ * Everything an incident report says; every format renders this.
+ */
+export type ReportData = { incident: Incident; generatedAt: string; generatedBy: string; generator: string; users: UserSummary[]; sessions: SessionRow[]; findings: FindingRow[]; actions: ActionRecord[]; 
+/**
+ * Oldest first.
+ */
+timeline: TimelineItem[]; 
+/**
+ * Requests left out of the timeline because a session had more than the views keep.
+ */
+timelineTruncated: boolean; charts: Chart[]; geoipAttribution: string | null }
+export type ReportFormat = "html" | "pdf" | 
+/**
+ * OCSF 1.x inside a small Gatehouse envelope.
+ */
+"json" | 
+/**
+ * The timeline (`PATH`) and the sessions (`<stem>.sessions.csv`).
+ */
+"csv" | 
+/**
+ * A short summary for a ticket.
+ */
+"md"
 export type Residual = { 
 /**
  * Until when a stolen access token could still be accepted anywhere the backend controls
@@ -707,6 +859,35 @@ export type Theme = "dark" | "light"
  * One request in a session's timeline, with what enrichment made of it.
  */
 export type TimelineEvent = { eventId: string; at: string; ip: string | null; place: string | null; network: string | null; device: string | null; jti: string | null; method: string | null; path: string | null; status: number | null; denialReason: string | null; sensitive: boolean }
+export type TimelineItem = { at: string; source: TimelineSource; 
+/**
+ * The session, user, finding or action the item is about.
+ */
+subject: string; summary: string; ip: string | null; place: string | null; 
+/**
+ * Denied, sensitive, a new place, a finding or an action: shown in the printed timeline.
+ */
+notable: boolean }
+/**
+ * Where a timeline item comes from.
+ */
+export type TimelineSource = 
+/**
+ * A request in the backend's activity.
+ */
+"event" | 
+/**
+ * A detection finding.
+ */
+"finding" | 
+/**
+ * A containment action (its audited outcome).
+ */
+"action" | 
+/**
+ * An analyst's change to the incident or a verdict, from the audit log.
+ */
+"analyst"
 /**
  * A token seen in a session's activity.
  */

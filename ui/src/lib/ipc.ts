@@ -6,6 +6,13 @@ import {
   events,
   type AppStatus,
   type ProfileCheck,
+  type ExportResult,
+  type ExportStage,
+  type Incident,
+  type IncidentUpdate,
+  type NewIncident,
+  type ReportData,
+  type ReportFormat,
   type Entry,
   type ErrorKind,
   type Feedback,
@@ -37,13 +44,24 @@ import {
 
 export type {
   ActionKind,
+  ActionRecord,
+  Chart,
+  ExportResult,
+  ExportStage,
+  Incident,
+  IncidentStatus,
+  IncidentUpdate,
+  NewIncident,
+  ReportData,
+  ReportFormat,
+  TimelineItem,
+  TimelineSource,
   ActionReport,
   AppStatus,
   BackendKind,
   BaselinePlace,
   Capabilities,
   Check,
-  ConnectionCheck,
   PlannedCall,
   ProfileCheck,
   Entry,
@@ -170,6 +188,22 @@ export const api = {
   inspectToken: (token: string): Promise<Inspection> => unwrap(() => commands.inspectToken(token)),
   auditRecent: (limit: number): Promise<Entry[]> => unwrap(() => commands.auditRecent(limit)),
   auditVerify: (): Promise<Verification> => unwrap(() => commands.auditVerify()),
+  listIncidents: (): Promise<Incident[]> => unwrap(() => commands.listIncidents()),
+  createIncident: (incident: NewIncident): Promise<Incident> => unwrap(() => commands.createIncident(incident)),
+  incidentView: (id: string): Promise<ReportData> => unwrap(() => commands.incidentView(id)),
+  updateIncident: (id: string, change: IncidentUpdate): Promise<Incident> =>
+    unwrap(() => commands.updateIncident(id, change)),
+  /**
+   * Opens the native save dialog and exports; `null` when the analyst cancelled the dialog.
+   * `onStage` gets each stage (gathering, signing, writing, done).
+   */
+  exportReport: (id: string, format: ReportFormat, onStage: (s: ExportStage) => void): Promise<ExportResult | null> => {
+    const channel = new Channel<ExportStage>();
+    channel.onmessage = onStage;
+    return unwrap(() => commands.exportReport(id, format, channel));
+  },
+  /** Shows an exported file in the system's file manager. */
+  revealExport: (path: string): Promise<null> => unwrap(() => commands.revealExport(path)),
 };
 
 /** Subscribes to the background sync's reports; resolves to the function that unsubscribes. */

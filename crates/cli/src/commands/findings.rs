@@ -61,6 +61,17 @@ pub enum SeverityArg {
     Critical,
 }
 
+impl From<SeverityArg> for Severity {
+    fn from(s: SeverityArg) -> Severity {
+        match s {
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum VerdictArg {
     TruePositive,
@@ -81,12 +92,7 @@ pub async fn run(c: FindingsCommand, profile: Option<&str>, json: bool) -> anyho
             let p = console.profile(profile)?;
             output::data_age(&console, &p.name).await;
             let filter = FindingFilter {
-                min_severity: a.severity.map(|s| match s {
-                    SeverityArg::Low => Severity::Low,
-                    SeverityArg::Medium => Severity::Medium,
-                    SeverityArg::High => Severity::High,
-                    SeverityArg::Critical => Severity::Critical,
-                }),
+                min_severity: a.severity.map(Severity::from),
                 user_id: a.user,
                 session_id: a.session,
                 hide_false_positives: a.open,
