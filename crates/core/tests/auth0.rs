@@ -28,6 +28,7 @@ fn client() -> HttpClient {
             base_delay: Duration::from_millis(20),
             ..RetryPolicy::default()
         },
+        ..ClientOptions::default()
     })
     .unwrap()
 }

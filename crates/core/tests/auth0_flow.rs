@@ -150,6 +150,7 @@ async fn sync_and_contain_an_auth0_account() {
         profile: "auth0".into(),
         backend: backend.clone(),
         actor: "analyst@test".into(),
+        ssf: None,
     };
     let steps = actions.plan_contain("auth0|1").await.unwrap();
     let kinds: Vec<_> = steps.iter().map(|s| s.kind).collect();

@@ -31,6 +31,7 @@ fn client() -> HttpClient {
             base_delay: Duration::from_millis(20),
             ..RetryPolicy::default()
         },
+        ..ClientOptions::default()
     })
     .unwrap()
 }

@@ -231,6 +231,7 @@ async fn sync_detect_and_contain_an_okta_account() {
         profile: "okta".into(),
         backend: okta.clone(),
         actor: "analyst@test".into(),
+        ssf: None,
     };
     let steps = actions.plan_contain("00u1").await.unwrap();
     let kinds: Vec<_> = steps.iter().map(|s| s.kind).collect();

@@ -300,6 +300,53 @@ pub fn scopes(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
+/// A playbook's calls as the dry run shows them (purpose and permission in the note).
+pub fn planned(calls: impl IntoIterator<Item = PlannedCall>) -> Vec<super::PlannedCall> {
+    calls
+        .into_iter()
+        .map(|c| {
+            let note = format!(
+                "{}; needs {}{}",
+                c.purpose,
+                c.permission,
+                if c.optional {
+                    "; skipped where unavailable"
+                } else {
+                    ""
+                }
+            );
+            super::PlannedCall::new(c.method, c.path, Some(note.as_str()))
+        })
+        .collect()
+}
+
+impl ScopeProbe {
+    /// What `profile test` warns about: missing permissions, and those beyond what is needed.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.missing.is_empty() {
+            out.push(format!(
+                "missing permission: {} ({})",
+                self.missing.join(", "),
+                self.source
+            ));
+        }
+        if !self.optional_missing.is_empty() {
+            out.push(format!(
+                "optional permission not granted (the feature is skipped): {}",
+                self.optional_missing.join(", ")
+            ));
+        }
+        if !self.broader_than_needed.is_empty() {
+            out.push(format!(
+                "broader than needed (least privilege: drop them): {}",
+                self.broader_than_needed.join(", ")
+            ));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,52 +407,5 @@ mod tests {
             drop(gate.acquire().await.unwrap());
         });
         assert_eq!(gate.quota().remaining, Some(4));
-    }
-}
-
-/// A playbook's calls as the dry run shows them (purpose and permission in the note).
-pub fn planned(calls: impl IntoIterator<Item = PlannedCall>) -> Vec<super::PlannedCall> {
-    calls
-        .into_iter()
-        .map(|c| {
-            let note = format!(
-                "{}; needs {}{}",
-                c.purpose,
-                c.permission,
-                if c.optional {
-                    "; skipped where unavailable"
-                } else {
-                    ""
-                }
-            );
-            super::PlannedCall::new(c.method, c.path, Some(note.as_str()))
-        })
-        .collect()
-}
-
-impl ScopeProbe {
-    /// What `profile test` warns about: missing permissions, and those beyond what is needed.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !self.missing.is_empty() {
-            out.push(format!(
-                "missing permission: {} ({})",
-                self.missing.join(", "),
-                self.source
-            ));
-        }
-        if !self.optional_missing.is_empty() {
-            out.push(format!(
-                "optional permission not granted (the feature is skipped): {}",
-                self.optional_missing.join(", ")
-            ));
-        }
-        if !self.broader_than_needed.is_empty() {
-            out.push(format!(
-                "broader than needed (least privilege: drop them): {}",
-                self.broader_than_needed.join(", ")
-            ));
-        }
-        out
     }
 }
