@@ -386,7 +386,7 @@ async fn incident_exports_in_every_format_are_signed_and_verifiable() {
     let closed = gh.json(&["incident", "close", &id, "--notes", "Password reset done."]);
     assert_eq!(closed["status"], "closed");
     assert!(closed["closedAt"].is_string());
-    let audit = gh.json(&["audit", "list"]);
+    let audit = gh.json(&["audit", "list", "--limit", "500"]);
     let actions: Vec<&str> = audit
         .as_array()
         .unwrap()
@@ -394,6 +394,9 @@ async fn incident_exports_in_every_format_are_signed_and_verifiable() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert!(actions.contains(&"incident.create") && actions.contains(&"incident.update"));
+    // Every successful export is on the record (html, pdf, json, csv, md at least).
+    let exports = actions.iter().filter(|a| **a == "report.export").count();
+    assert!(exports >= 5, "{exports} report.export entries in {actions:?}");
     assert_eq!(gh.json(&["audit", "verify"])["ok"], true);
 }
 

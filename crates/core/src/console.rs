@@ -682,6 +682,24 @@ impl Console {
         let result = tokio::task::spawn_blocking(move || crate::report::export(&data, format, &path, &key))
             .await
             .map_err(|e| Error::Internal(format!("export task: {e}")))??;
+        // Who handed what out is part of the record: the export, its files and signing key.
+        let profile_name = self.profile(profile)?.name;
+        self.audit_log()
+            .await?
+            .append(crate::audit::NewEntry {
+                actor: actor(),
+                action: "report.export".into(),
+                profile: Some(profile_name),
+                target: Some(id.to_string()),
+                detail: serde_json::json!({
+                    "format": result.format,
+                    "files": result.files,
+                    "manifest": result.manifest,
+                    "bytes": result.bytes,
+                    "keyId": result.key_id,
+                }),
+            })
+            .await?;
         progress(ExportStage::Done);
         Ok(result)
     }

@@ -1036,10 +1036,7 @@ impl AdminBackend for Okta {
     async fn check_report(&self) -> Result<super::ProfileCheck> {
         let check = self.check().await?;
         let warnings = if check.authenticated {
-            match self.probe().await {
-                Ok(p) => p.warnings(),
-                Err(e) => vec![format!("cannot read the credential's permissions: {e}")],
-            }
+            super::vendor::probe_warnings(self.probe().await)
         } else {
             Vec::new()
         };

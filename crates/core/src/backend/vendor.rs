@@ -320,6 +320,14 @@ pub fn planned(calls: impl IntoIterator<Item = PlannedCall>) -> Vec<super::Plann
         .collect()
 }
 
+/// `profile test`'s warnings from a permission probe (or why there are none to show).
+pub fn probe_warnings(probe: Result<ScopeProbe>) -> Vec<String> {
+    match probe {
+        Ok(p) => p.warnings(),
+        Err(e) => vec![format!("cannot read the credential's permissions: {e}")],
+    }
+}
+
 impl ScopeProbe {
     /// What `profile test` warns about: missing permissions, and those beyond what is needed.
     pub fn warnings(&self) -> Vec<String> {
