@@ -695,7 +695,23 @@ fn check_target(path: &Path) -> Result<(), Error> {
 /// Writes each file to a temporary file next to it, then renames them all into place. On any
 /// failure, removes every temporary file and every file this call already renamed.
 pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<(), Error> {
-    use std::io::Write;
+    write_all_atomic_with(files, &|tmp, bytes| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })
+}
+
+/// [`write_all_atomic`] with the step that fills one temporary file given (tests use it to fail
+/// the way a full disk does, half-way through a file).
+fn write_all_atomic_with(
+    files: &[(PathBuf, Vec<u8>)],
+    fill: &dyn Fn(&Path, &[u8]) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let mut temps: Vec<PathBuf> = Vec::new();
     let cleanup = |temps: &[PathBuf]| {
         for t in temps {
@@ -708,15 +724,7 @@ pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<(), Error> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = path.with_file_name(format!(".{name}.{}.tmp", hex::encode(rand::random::<[u8; 6]>())));
-        let result = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .and_then(|mut f| {
-                f.write_all(bytes)?;
-                f.sync_all()
-            });
-        match result {
+        match fill(&tmp, bytes) {
             Ok(()) => temps.push(tmp),
             Err(e) => {
                 // The temp file may exist half-written (a full disk).

@@ -338,6 +338,47 @@ fn a_failed_second_file_removes_the_first() {
 }
 
 #[test]
+fn a_full_disk_half_way_through_the_second_file_leaves_nothing() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("r.csv");
+    let second = dir.path().join("r.sessions.csv");
+    let manifest = dir.path().join("r.csv.manifest.json");
+    // The disk fills up after 4 KiB of the second file: ENOSPC from the write, as the kernel
+    // gives it, with the half-written temporary file on disk.
+    let written = std::sync::atomic::AtomicUsize::new(0);
+    let fill = |tmp: &Path, bytes: &[u8]| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)?;
+        if written.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            f.write_all(&bytes[..4096])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        f.write_all(bytes)
+    };
+    let e = write_all_atomic_with(
+        &[
+            (first.clone(), vec![b'a'; 10_000]),
+            (second.clone(), vec![b'b'; 10_000]),
+            (manifest.clone(), b"{}".to_vec()),
+        ],
+        &fill,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("r.sessions.csv") && e.to_string().contains("disk is full"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing partial left"
+    );
+}
+
+#[test]
 fn pdf_has_text_and_the_charts_render_made() {
     let mut d = sample();
     let svg = crate::render::sparkline_svg(
