@@ -151,12 +151,15 @@ impl RateGate {
             .map_err(|_| Error::Config("the request gate is closed".into()))
     }
 
-    /// Reads the budget headers of a response: when nothing is left, pause until the reset.
-    fn observe(&self, headers: &HeaderMap) {
+    /// Reads the budget headers of a response: when nothing is left, pause until the reset —
+    /// unless the reset is further away than `longest` (what the retry policy would wait out):
+    /// then the next request goes and its 429 is reported instead of silently waited for.
+    fn observe(&self, headers: &HeaderMap, longest: Duration) {
         if remaining_budget(headers) == Some(0)
             && let Some(secs) = retry_after(headers)
+            && Duration::from_secs(secs) <= longest
         {
-            self.pause(Duration::from_secs(secs.min(60)));
+            self.pause(Duration::from_secs(secs));
         }
     }
 }
@@ -274,7 +277,7 @@ impl HttpClient {
                 let _permit = self.gate.enter().await?;
                 match build().send().await {
                     Ok(resp) => {
-                        self.gate.observe(resp.headers());
+                        self.gate.observe(resp.headers(), self.retry.max_rate_limit_wait);
                         check(resp).await
                     }
                     Err(e) => Err(Error::Transport(describe(&e))),
@@ -494,15 +497,26 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-rate-limit-remaining", HeaderValue::from_static("5"));
         h.insert("x-rate-limit-reset", HeaderValue::from_static("2"));
-        gate.observe(&h);
+        let longest = Duration::from_secs(60);
+        gate.observe(&h, longest);
         assert!(gate.remaining_pause().is_zero());
         h.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
-        gate.observe(&h);
+        gate.observe(&h, longest);
         let p = gate.remaining_pause();
         assert!(
             p > Duration::from_millis(1500) && p <= Duration::from_secs(2),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_reset_beyond_the_longest_wait_is_not_waited_for() {
+        let gate = RateGate::new(2);
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("ratelimit-reset", HeaderValue::from_static("120"));
+        gate.observe(&h, Duration::from_secs(60));
+        assert!(gate.remaining_pause().is_zero());
     }
 
     #[test]
