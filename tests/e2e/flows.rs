@@ -346,6 +346,45 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
         );
     }
     app.screenshot("e2e-audit.png").await;
+
+    // An incident from the replayed session's finding: created, listed, opened with its
+    // timeline (the revocation is on it), then marked contained.
+    app.click("[data-testid=nav-findings]").await;
+    app.wait_for("[data-testid=finding-row]").await;
+    let opened = app
+        .js(
+            "const r = [...document.querySelectorAll('[data-testid=finding-row]')]
+                .find(r => r.textContent.includes('e2e-victim'));
+             if (r) { r.click(); return true; } return false;",
+        )
+        .await;
+    assert_eq!(opened, json!(true), "the victim's finding is not in the queue");
+    app.click("[data-testid=finding] [data-testid=create-incident-from-finding]")
+        .await;
+    app.wait_for("[data-testid=incident-create]").await;
+    app.js("const i = document.querySelector('[data-testid=incident-title]');
+            i.value = 'E2E: e2e-victim token replayed'; i.dispatchEvent(new Event('input', { bubbles: true })); return true;")
+        .await;
+    app.click("[data-testid=incident-create-submit]").await;
+    app.wait_text("[data-testid=incident-status]", |t| {
+        t.trim().eq_ignore_ascii_case("open")
+    })
+    .await;
+    app.wait_text("[data-testid=incident-timeline]", |t| {
+        t.contains("revoke_session") || t.to_lowercase().contains("revoke")
+    })
+    .await;
+    app.click("[data-testid=mark-contained]").await;
+    app.wait_text("[data-testid=incident-status]", |t| {
+        t.trim().eq_ignore_ascii_case("contained")
+    })
+    .await;
+    app.screenshot("e2e-incident.png").await;
+    app.click("[data-testid=nav-incidents]").await;
+    app.wait_text("[data-testid=incidents-table]", |t| {
+        t.contains("E2E: e2e-victim token replayed")
+    })
+    .await;
     app.stop().await;
 }
 
