@@ -969,16 +969,11 @@ impl AdminBackend for Auth0 {
             Err(e) if vendor::is_not_found(&e) => true,
             Err(e) => return Err(e),
         };
-        Ok(BackendOutcome {
+        Ok(BackendOutcome::one_session(
+            session_id,
             already_done,
-            sessions_revoked: if already_done {
-                Vec::new()
-            } else {
-                vec![session_id.to_string()]
-            },
-            access_tokens_covered: Vec::new(),
-            backend_exposure_until: Some(now_plus(self.settings.access_token_lifetime_secs)),
-        })
+            Some(now_plus(self.settings.access_token_lifetime_secs)),
+        ))
     }
 
     /// Every session (Enterprise) and every refresh token of the user.

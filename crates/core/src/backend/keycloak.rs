@@ -776,16 +776,11 @@ impl AdminBackend for Keycloak {
             Err(Error::Http(http::Error::NotFound { .. })) => true,
             Err(e) => return Err(e),
         };
-        Ok(BackendOutcome {
+        Ok(BackendOutcome::one_session(
+            session_id,
             already_done,
-            sessions_revoked: if already_done {
-                Vec::new()
-            } else {
-                vec![session_id.to_string()]
-            },
-            access_tokens_covered: Vec::new(),
-            backend_exposure_until: self.exposure(lifespan),
-        })
+            self.exposure(lifespan),
+        ))
     }
 
     /// `POST /users/{id}/logout` (all sessions, and the user's not-before), then every consent

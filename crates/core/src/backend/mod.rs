@@ -146,6 +146,27 @@ pub struct BackendOutcome {
     pub backend_exposure_until: Option<DateTime<Utc>>,
 }
 
+impl BackendOutcome {
+    /// One session revoked by an adapter call (`already_done`: the provider no longer knew it),
+    /// with no token of its own covered.
+    pub fn one_session(
+        session_id: &str,
+        already_done: bool,
+        backend_exposure_until: Option<DateTime<Utc>>,
+    ) -> BackendOutcome {
+        BackendOutcome {
+            already_done,
+            sessions_revoked: if already_done {
+                Vec::new()
+            } else {
+                vec![session_id.to_string()]
+            },
+            access_tokens_covered: Vec::new(),
+            backend_exposure_until,
+        }
+    }
+}
+
 /// The state of a user as needed to verify a reset.
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
