@@ -29,7 +29,7 @@ use crate::audit::{Log, NewEntry};
 use crate::detect::feedback::{self, FeedbackError, ScopeKind};
 use crate::detect::{Config, Engine, Feedback, Finding, Kind, Severity, Suppression, Verdict};
 use crate::enrich::{EnrichConfig, Enricher, GeoIpError};
-use crate::ingest::{Event, infer_action};
+use crate::ingest::{Event, stored_action};
 use crate::store::{self, Store, now_ms};
 
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +200,7 @@ use crate::sync::read::ActivityRow;
 
 fn to_event(row: ActivityRow) -> Option<Event> {
     let (_, at, user, session, jti, ip, ua, method, path, status, denial, sensitive) = row;
-    let action = infer_action(method.as_deref(), path.as_deref());
+    let action = stored_action(method.as_deref(), path.as_deref());
     Some(Event {
         ts_ms: at,
         user: user?,

@@ -78,11 +78,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         .and_then(|d| d.get("session_id"))
         .and_then(|v| v.as_str())
         .map(str::to_owned);
-    let action = match kind.as_ref() {
-        "s" | "seacft" | "seccft" | "sepft" => Action::Login,
-        "slo" => Action::Logout,
-        _ => Action::Request,
-    };
+    let action = action_of(&kind);
     let failed_exchange = kind.starts_with("fe") || kind.as_ref() == "fsa";
     let denial = failed_exchange.then(|| {
         nonempty(l.description)
@@ -110,6 +106,15 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         network: None,
         device: None,
     })))
+}
+
+/// The session step an Auth0 log `type` code is.
+pub(crate) fn action_of(kind: &str) -> Action {
+    match kind {
+        "s" | "seacft" | "seccft" | "sepft" => Action::Login,
+        "slo" => Action::Logout,
+        _ => Action::Request,
+    }
 }
 
 #[cfg(test)]

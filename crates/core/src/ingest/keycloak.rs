@@ -67,11 +67,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         .trim()
         .parse()
         .map_err(|_| format!("invalid `ipAddress` {ip_text:?}"))?;
-    let action = match kind.as_ref() {
-        "LOGIN" | "CODE_TO_TOKEN" => Action::Login,
-        "LOGOUT" => Action::Logout,
-        _ => Action::Request,
-    };
+    let action = action_of(&kind);
     let denial = nonempty(e.error).map(Cow::into_owned);
     Ok(Parsed::Event(Box::new(Event {
         ts_ms,
@@ -93,6 +89,15 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         network: None,
         device: None,
     })))
+}
+
+/// The session step a Keycloak event `type` is.
+pub(crate) fn action_of(kind: &str) -> Action {
+    match kind {
+        "LOGIN" | "CODE_TO_TOKEN" => Action::Login,
+        "LOGOUT" => Action::Logout,
+        _ => Action::Request,
+    }
 }
 
 #[cfg(test)]

@@ -253,6 +253,34 @@ pub fn infer_action(method: Option<&str>, path: Option<&str>) -> Action {
     }
 }
 
+/// The `path` of an activity row recorded from a Shared Signals `session-revoked` event (see
+/// `ssf::apply`): the identity provider ended the session at that instant.
+pub const SSF_SESSION_REVOKED: &str = "ssf:session-revoked";
+
+/// The session step of an activity row as the store keeps it. Rows from an HTTP log carry a
+/// method and are inferred like any log ([`infer_action`]); rows synced from a provider's event
+/// log carry no method and the event's own type as `path` (`okta:<eventType>`,
+/// `auth0:<type code>`, Keycloak's bare `TYPE`), which maps exactly as the file importers map
+/// it; a session revoked by a Shared Signals event ends the session.
+pub fn stored_action(method: Option<&str>, path: Option<&str>) -> Action {
+    if method.is_some() {
+        return infer_action(method, path);
+    }
+    let Some(p) = path else {
+        return Action::Request;
+    };
+    if p == SSF_SESSION_REVOKED {
+        Action::Logout
+    } else if let Some(t) = p.strip_prefix("okta:") {
+        okta::action_of(t)
+    } else if let Some(t) = p.strip_prefix("auth0:") {
+        auth0::action_of(t)
+    } else {
+        // Keycloak stores `TYPE` or `TYPE client`.
+        keycloak::action_of(p.split(' ').next().unwrap_or(p))
+    }
+}
+
 /// A mutating request to a password, email, MFA or recovery resource.
 pub fn infer_sensitive(method: Option<&str>, path: Option<&str>) -> bool {
     let (Some(m), Some(p)) = (method, path) else {
@@ -319,5 +347,27 @@ mod tests {
         assert!(!infer_sensitive(Some("GET"), Some("/api/me/password")));
         assert!(denial_means_revoked("session_revoked"));
         assert!(!denial_means_revoked("invalid_password"));
+    }
+
+    #[test]
+    fn stored_rows_from_provider_event_logs_keep_their_session_steps() {
+        assert_eq!(
+            stored_action(None, Some("okta:user.session.start")),
+            Action::Login
+        );
+        assert_eq!(stored_action(None, Some("okta:user.session.end")), Action::Logout);
+        assert_eq!(stored_action(None, Some("auth0:s")), Action::Login);
+        assert_eq!(stored_action(None, Some("auth0:slo")), Action::Logout);
+        assert_eq!(stored_action(None, Some("LOGIN")), Action::Login);
+        assert_eq!(
+            stored_action(None, Some("LOGOUT account-console")),
+            Action::Logout
+        );
+        assert_eq!(stored_action(None, Some("UPDATE_PASSWORD")), Action::Request);
+        assert_eq!(stored_action(None, Some(SSF_SESSION_REVOKED)), Action::Logout);
+        assert_eq!(stored_action(None, None), Action::Request);
+        // A row with a method is an HTTP request: a bare `LOGOUT` path is not a logout then.
+        assert_eq!(stored_action(Some("GET"), Some("LOGOUT")), Action::Request);
+        assert_eq!(stored_action(Some("POST"), Some("/auth/logout")), Action::Logout);
     }
 }

@@ -137,11 +137,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         .parse()
         .map_err(|_| format!("invalid `client.ipAddress` {ip_text:?}"))?;
     let event_type = e.event_type.unwrap_or_default();
-    let action = match event_type.as_ref() {
-        "user.session.start" => Action::Login,
-        "user.session.end" => Action::Logout,
-        _ => Action::Request,
-    };
+    let action = action_of(&event_type);
     let place = match client.geographical_context {
         Some(g) => {
             let (lat, lon) = g.geolocation.map(|l| (l.lat, l.lon)).unwrap_or((None, None));
@@ -195,6 +191,15 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         network,
         device: None,
     })))
+}
+
+/// The session step an Okta System Log `eventType` is.
+pub(crate) fn action_of(event_type: &str) -> Action {
+    match event_type {
+        "user.session.start" => Action::Login,
+        "user.session.end" => Action::Logout,
+        _ => Action::Request,
+    }
 }
 
 #[cfg(test)]
