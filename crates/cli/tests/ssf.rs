@@ -1,7 +1,7 @@
 //! Shared Signals through the real binary: a verified `revoke session` in one console is
 //! announced as a CAEP session-revoked SET, pushed to a second console's `ssf receive`
-//! endpoint (validated there against the first one's JWKS) and listed by `ssf received`;
-//! both sides audit it. Real authd, real keyring, real SQLite.
+//! endpoint (validated there against the first one's JWKS), applied to the session the
+//! second console knows and listed by `ssf received`; both sides audit it. Real authd, real keyring, real SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -83,6 +83,8 @@ async fn a_verified_revocation_is_announced_to_another_console_as_a_caep_set() {
     assert!(up, "the receiver never listened");
 
     tx.ok(&["sync"]);
+    // The receiving console knows the session from its own sync of the same provider.
+    rx.ok(&["sync"]);
     let r = tx.json(&["revoke", "session", &sid]);
     assert_eq!(r["verified"], true);
     let got = rx.json(&["ssf", "received"]);
@@ -94,6 +96,9 @@ async fn a_verified_revocation_is_announced_to_another_console_as_a_caep_set() {
     );
     assert_eq!(items[0]["subId"]["session"]["id"], sid.as_str());
     assert_eq!(items[0]["iss"], "https://gatehouse.test/tx");
+    // Applied to the receiver's store: the session it names ended there.
+    assert_eq!(items[0]["applied"]["effect"], "ended", "{got}");
+    assert_eq!(items[0]["applied"]["sessionsEnded"][0], sid.as_str());
 
     let tx_audit = tx.json(&["audit", "list"]);
     let actions: Vec<&str> = tx_audit

@@ -305,3 +305,249 @@ async fn the_push_endpoint_answers_rfc_8935_errors_and_accepts_a_retried_jti_onc
     assert_eq!(r.status(), 400);
     w.secrets.delete(&key_name(&w.profile).unwrap()).unwrap();
 }
+
+async fn seed_session(
+    store: &Store,
+    profile: &str,
+    user: &str,
+    email: &str,
+    session: &str,
+    ip: &str,
+    at_ms: i64,
+) {
+    let pool = store.pool();
+    sqlx::query(
+        "INSERT OR IGNORE INTO users (profile, id, username, email, status, synced_at_ms) VALUES (?, ?, ?, ?, 'active', ?)",
+    )
+    .bind(profile)
+    .bind(user)
+    .bind(email)
+    .bind(email)
+    .bind(at_ms)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO sessions (profile, id, user_id, started_at_ms, last_seen_at_ms, ip, user_agent, active, synced_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0', 1, ?)",
+    )
+    .bind(profile)
+    .bind(session)
+    .bind(user)
+    .bind(at_ms)
+    .bind(at_ms)
+    .bind(ip)
+    .bind(at_ms)
+    .execute(pool)
+    .await
+    .unwrap();
+    request(store, profile, user, session, ip, at_ms, &format!("{session}-0")).await;
+}
+
+async fn request(store: &Store, profile: &str, user: &str, session: &str, ip: &str, at_ms: i64, id: &str) {
+    sqlx::query(
+        "INSERT INTO activity (profile, event_id, at_ms, user_id, session_id, ip, user_agent, method, path, status)
+         VALUES (?, ?, ?, ?, ?, ?, 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0', 'GET', '/api/orders', 200)",
+    )
+    .bind(profile)
+    .bind(id)
+    .bind(at_ms)
+    .bind(user)
+    .bind(session)
+    .bind(ip)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+async fn session_state(store: &Store, profile: &str, id: &str) -> (i64, Option<i64>) {
+    sqlx::query_as("SELECT active, revoked_at_ms FROM sessions WHERE profile = ? AND id = ?")
+        .bind(profile)
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+fn subject_of(user: Option<&str>, session: Option<&str>) -> Subject {
+    Subject {
+        idp: "https://idp.test".into(),
+        user_id: user.map(str::to_owned),
+        session_id: session.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn a_received_session_revoked_ends_the_session_here_and_its_later_use_is_found() {
+    let w = world("ssf-it-apply").await;
+    let p = w.profile.clone();
+    let store = w.log.store().clone();
+    let start = gatehouse_core::store::now_ms() - 30 * 60 * 1000;
+    seed_session(
+        &store,
+        &p,
+        "42",
+        "alice@example.com",
+        "sess-stolen",
+        "81.2.69.142",
+        start,
+    )
+    .await;
+    seed_session(
+        &store,
+        &p,
+        "42",
+        "alice@example.com",
+        "sess-laptop",
+        "81.2.69.142",
+        start,
+    )
+    .await;
+    seed_session(
+        &store,
+        &p,
+        "7",
+        "bob@example.com",
+        "sess-bob",
+        "81.2.69.160",
+        start,
+    )
+    .await;
+    seed_session(
+        &store,
+        &p,
+        "8",
+        "carol@example.com",
+        "sess-carol",
+        "81.2.69.161",
+        start,
+    )
+    .await;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let t = transmitter(&w, &endpoint, AUDIENCE);
+    let _stop = start_receiver(&w, listener, &serve_jwks(t.jwks()).await).await;
+    let revoked = || CaepEvent::SessionRevoked {
+        reason_admin: "stolen".into(),
+    };
+    // One session of alice; every session of bob (a user subject); carol's session named
+    // together with bob as its user (contradictory: changes nothing); someone unknown;
+    // a credential change for alice (recorded against her, changes no session).
+    t.emit(revoked(), &subject_of(Some("42"), Some("sess-stolen")), None)
+        .await
+        .unwrap();
+    t.emit(revoked(), &subject_of(Some("7"), None), None)
+        .await
+        .unwrap();
+    t.emit(revoked(), &subject_of(Some("7"), Some("sess-carol")), None)
+        .await
+        .unwrap();
+    t.emit(revoked(), &subject_of(Some("nobody"), Some("sess-unknown")), None)
+        .await
+        .unwrap();
+    t.emit(
+        CaepEvent::CredentialChange {
+            credential_type: "password".into(),
+            change_type: "update".into(),
+            reason_admin: "user changed the password".into(),
+        },
+        &subject_of(Some("42"), None),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.deliver_due().await.unwrap().delivered, 5);
+
+    let stolen = session_state(&store, &p, "sess-stolen").await;
+    assert_eq!(stolen.0, 0, "the revoked session is no longer active");
+    let revoked_at = stolen.1.expect("revoked_at recorded");
+    assert!((revoked_at - gatehouse_core::store::now_ms()).abs() < 120_000);
+    assert_eq!(session_state(&store, &p, "sess-laptop").await, (1, None));
+    assert_eq!(session_state(&store, &p, "sess-bob").await.0, 0);
+    assert_eq!(session_state(&store, &p, "sess-carol").await, (1, None));
+
+    let got = receive::recent(&w.log, &p, 10).await.unwrap();
+    let effects: Vec<(String, Option<String>, Vec<String>)> = {
+        let mut v: Vec<_> = got
+            .iter()
+            .map(|s| {
+                let a = s.applied.clone().expect("applied recorded");
+                (a.effect, a.user, a.sessions_ended)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        effects,
+        vec![
+            ("ended".into(), Some("42".into()), vec!["sess-stolen".into()]),
+            ("ended".into(), Some("7".into()), vec!["sess-bob".into()]),
+            ("recorded".into(), Some("42".into()), vec![]),
+            ("unresolved".into(), None, vec![]),
+            ("unresolved".into(), None, vec![]),
+        ]
+    );
+    // Audited under what it was about, so incident timelines of that session and user show it.
+    let entries = audit::about(&store, &p, &["sess-stolen".to_string(), "42".to_string()], 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        entries.iter().filter(|e| e.action == "ssf.received").count(),
+        2,
+        "{entries:?}"
+    );
+
+    // The thief keeps using the stolen session's token where it is still honoured; the
+    // laptop's session goes on as before.
+    let later = revoked_at + 5 * 60 * 1000;
+    request(&store, &p, "42", "sess-stolen", "81.2.69.142", later, "late-1").await;
+    request(&store, &p, "42", "sess-laptop", "81.2.69.142", later, "late-2").await;
+    let detector = gatehouse_core::triage::Detector::new(
+        gatehouse_core::detect::Config::default(),
+        gatehouse_core::enrich::EnrichConfig {
+            city_db: None,
+            asn_db: None,
+        },
+    );
+    detector.run(&store, &p).await.unwrap();
+    let findings = gatehouse_core::triage::list(&store, &p, &Default::default())
+        .await
+        .unwrap();
+    let after: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == gatehouse_core::detect::Kind::RevokedTokenUse)
+        .collect();
+    assert_eq!(after.len(), 1, "{findings:?}");
+    assert_eq!(after[0].session_id.as_deref(), Some("sess-stolen"));
+    let explanation = after[0].finding["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("identity provider revoked the session"),
+        "{explanation}"
+    );
+
+    // Delivered again (the transmitter retried): accepted, but recorded and applied once.
+    let first: String = sqlx::query_scalar("SELECT set_jwt FROM ssf_outbox ORDER BY id LIMIT 1")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(&endpoint)
+        .header("content-type", "application/secevent+jwt")
+        .body(first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let ends: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM activity WHERE profile = ? AND path = 'ssf:session-revoked'",
+    )
+    .bind(&p)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(ends, 2);
+    assert!(w.log.verify().await.unwrap().ok);
+    w.secrets.delete(&key_name(&w.profile).unwrap()).unwrap();
+}

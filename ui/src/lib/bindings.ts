@@ -887,7 +887,11 @@ export type TimelineSource =
 /**
  * An analyst's change to the incident or a verdict, from the audit log.
  */
-"analyst"
+"analyst" | 
+/**
+ * A Shared Signals event another provider sent about the session or user.
+ */
+"signal"
 /**
  * A token seen in a session's activity.
  */

@@ -117,6 +117,9 @@ pub(crate) struct SessionState {
     /// Times of switches between materially different networks, within the window.
     pub switches: VecDeque<i64>,
     pub logout_at: Option<i64>,
+    /// The end at `logout_at` was the identity provider revoking the session (a Shared
+    /// Signals event), not the user logging out.
+    pub ended_by_signal: bool,
     pub revoked_denials: u32,
     pub finding: Option<usize>,
     /// (kind, key) already reported in this session (a country, an AS).
@@ -291,6 +294,13 @@ impl Engine {
         if e.action == Action::Login {
             sess.logout_at = None;
         }
+        if e.ip.is_none() && e.path.as_deref() == Some(crate::ingest::SSF_SESSION_REVOKED) {
+            // The provider ended the session: a point in time, not a request, so it teaches
+            // nothing about rates, places or devices.
+            sess.logout_at = Some(sess.logout_at.map_or(now, |t| t.min(now)));
+            sess.ended_by_signal = true;
+            return None;
+        }
         let trusted = sess
             .finding
             .and_then(|i| findings.get(i))
@@ -342,6 +352,7 @@ impl Engine {
         }
         if e.action == Action::Logout {
             sess.logout_at = Some(now);
+            sess.ended_by_signal = false;
         }
         // The same address as the session's previous event on the same day teaches nothing new
         // (everything is counted in days): skip the lookups.

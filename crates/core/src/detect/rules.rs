@@ -572,8 +572,13 @@ pub(crate) fn revoked(cfg: &Config, e: &Event, now: &Obs, sess: &mut SessionStat
         kind: Kind::RevokedTokenUse,
         score,
         explanation: format!(
-            "Activity after logout: the session logged out at {} UTC and {} later {what} was accepted{} {whose}; \
+            "{} at {} UTC and {} later {what} was accepted{} {whose}; \
              the token is still honoured and someone holds it.",
+            if sess.ended_by_signal {
+                "Activity after revocation: the identity provider revoked the session (a Shared Signals session-revoked event)"
+            } else {
+                "Activity after logout: the session logged out"
+            },
             format_hm(logout),
             format_duration(e.ts_ms - logout),
             e.status.map(|s| format!(" (status {s})")).unwrap_or_default()

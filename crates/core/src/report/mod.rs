@@ -118,6 +118,8 @@ pub enum TimelineSource {
     Action,
     /// An analyst's change to the incident or a verdict, from the audit log.
     Analyst,
+    /// A Shared Signals event another provider sent about the session or user.
+    Signal,
 }
 
 impl TimelineSource {
@@ -127,6 +129,7 @@ impl TimelineSource {
             TimelineSource::Finding => "finding",
             TimelineSource::Action => "action",
             TimelineSource::Analyst => "analyst",
+            TimelineSource::Signal => "signal",
         }
     }
 }
@@ -250,6 +253,10 @@ pub async fn gather(
         timeline_truncated |= view.timeline_truncated;
         let mut last_place: Option<String> = None;
         for e in &view.timeline {
+            if e.method.is_none() && e.path.as_deref() == Some(crate::ingest::SSF_SESSION_REVOKED) {
+                // The provider's revocation: on the timeline as the signal it came from.
+                continue;
+            }
             let denied = e.denial_reason.is_some() || matches!(e.status, Some(401 | 403));
             let moved = e.place.is_some() && e.place != last_place;
             if e.place.is_some() {
@@ -371,6 +378,16 @@ pub async fn gather(
                 notable: true,
             });
             actions.push(a);
+        } else if e.action == "ssf.received" {
+            timeline.push(TimelineItem {
+                at: e.at,
+                source: TimelineSource::Signal,
+                subject: e.target.clone().unwrap_or_default(),
+                summary: signal_summary(e),
+                ip: None,
+                place: None,
+                notable: true,
+            });
         } else if e.action.starts_with("incident.") || e.action.starts_with("finding.") {
             timeline.push(TimelineItem {
                 at: e.at,
@@ -514,6 +531,23 @@ fn action_record(e: &Entry) -> Option<ActionRecord> {
         }
         _ => None,
     }
+}
+
+/// "session-revoked from https://idp.example (2 sessions ended here)".
+fn signal_summary(e: &Entry) -> String {
+    let event = e.detail["event"].as_str().unwrap_or("unknown event");
+    let short = event.rsplit('/').next().unwrap_or(event);
+    let from = e.actor.strip_prefix("ssf:").unwrap_or(&e.actor);
+    let ended = e.detail["applied"]["sessionsEnded"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let effect = match (e.detail["applied"]["effect"].as_str(), ended) {
+        (Some("ended"), 1) => " (the session was ended here)".to_string(),
+        (Some("ended"), n) => format!(" ({n} sessions ended here)"),
+        (Some("unresolved"), _) => " (names nobody known here)".to_string(),
+        _ => String::new(),
+    };
+    format!("{short} from {from}{effect}")
 }
 
 fn action_summary(a: &ActionRecord) -> String {

@@ -6,10 +6,13 @@
 //!   one outbox row per receiver in the store *before* any delivery is tried, then pushes them
 //!   (RFC 8935). A receiver that is down keeps its rows pending with a growing delay; nothing
 //!   is lost, and every emission, delivery and refusal is in the audit log.
-//! * [`receive`] — the push endpoint for SETs from another transmitter.
+//! * [`receive`] — the push endpoint for SETs from another transmitter; [`apply`] turns each
+//!   one into changes to the sessions it names (a revoked session ends, so later use of it is
+//!   detected as use after revocation).
 //!
 //! Configuration is the `[profiles.NAME.ssf]` table (see [`RawSsf`]).
 
+pub mod apply;
 mod ops;
 pub mod receive;
 pub mod set;

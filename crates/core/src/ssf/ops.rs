@@ -52,6 +52,21 @@ impl Console {
         Ok(t.deliver_due().await?)
     }
 
+    /// One delivery pass for the active profile's outbox, as the desktop's live loop runs it
+    /// between syncs: `None` when the profile has no `ssf` table (nothing to deliver).
+    pub async fn ssf_deliver_pending(&self) -> Result<Option<Delivery>, Error> {
+        let config = self.config()?;
+        let profile = config.resolve(None)?.clone();
+        if profile.ssf.is_none() {
+            return Ok(None);
+        }
+        let log = self.audit_log().await?;
+        match self.ssf_transmitter(&profile, &log)? {
+            Some(t) => Ok(Some(t.deliver_due().await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The public keys receivers verify our SETs with.
     pub async fn ssf_jwks(&self, profile: Option<&str>) -> Result<serde_json::Value, Error> {
         let config = self.config()?;

@@ -1,7 +1,8 @@
 //! Receiving pushed SETs (RFC 8935) from another transmitter (e.g. Okta's): validate them
 //! against the transmitter's JWKS and the SSF/CAEP rules in [`super::set`], then record each
-//! one in the store (`ssf_received`, idempotent on `iss` + `jti`) and in the audit log, where
-//! the console shows them next to its own findings. Answers 202, or 400 with an RFC 8935 error.
+//! one in the store (`ssf_received`, idempotent on `iss` + `jti`), apply it to the sessions it
+//! names ([`super::apply`], same transaction) and audit it under the session or user it is
+//! about, so it appears on their incident timelines. Answers 202, or 400 with an RFC 8935 error.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use gatehouse_jwt::{KeySet, MAX_JWKS_BYTES};
 use serde::Serialize;
 use serde_json::json;
 
+use super::apply::{self, Applied};
 use super::set::{self, SetRules, ValidSet};
 use super::{Error, RawTransmitter};
 use crate::audit::{Log, NewEntry};
@@ -29,6 +31,8 @@ pub struct ReceivedSignal {
     pub event: String,
     pub sub_id: serde_json::Value,
     pub received_at_ms: i64,
+    /// Who it named here and what it changed (see [`super::apply`]).
+    pub applied: Option<Applied>,
 }
 
 /// Largest SET body accepted.
@@ -68,6 +72,7 @@ impl Inbox {
     /// transmitter retried) without a second record.
     pub async fn accept(&self, token: &str) -> Result<ValidSet, Error> {
         let v = set::validate(token.trim(), &self.rules, chrono::Utc::now().timestamp())?;
+        let mut tx = self.log.store().pool().begin().await?;
         let inserted = sqlx::query(
             "INSERT OR IGNORE INTO ssf_received (iss, jti, profile, event, sub_id, event_json, txn, iat, received_at_ms)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -81,20 +86,35 @@ impl Inbox {
         .bind(&v.txn)
         .bind(v.iat)
         .bind(now_ms())
-        .execute(self.log.store().pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        if inserted == 1 {
-            self.log
-                .append(NewEntry {
-                    actor: format!("ssf:{}", v.iss),
-                    action: "ssf.received".into(),
-                    profile: Some(self.profile.clone()),
-                    target: Some(format!("set:{}", v.jti)),
-                    detail: json!({ "event": v.event_uri, "sub_id": v.subject, "txn": v.txn }),
-                })
-                .await?;
+        if inserted != 1 {
+            return Ok(v);
         }
+        let applied = apply::apply(&mut tx, &self.profile, &v).await?;
+        sqlx::query("UPDATE ssf_received SET applied = ? WHERE iss = ? AND jti = ?")
+            .bind(serde_json::to_string(&applied).map_err(|e| Error::Io(e.to_string()))?)
+            .bind(&v.iss)
+            .bind(&v.jti)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.log
+            .append(NewEntry {
+                actor: format!("ssf:{}", v.iss),
+                action: "ssf.received".into(),
+                profile: Some(self.profile.clone()),
+                target: Some(applied.audit_target(&v.jti)),
+                detail: json!({
+                    "set": v.jti,
+                    "event": v.event_uri,
+                    "sub_id": v.subject,
+                    "txn": v.txn,
+                    "applied": applied,
+                }),
+            })
+            .await?;
         Ok(v)
     }
 
@@ -154,8 +174,8 @@ pub async fn serve(
 
 /// The newest received signals of a profile.
 pub async fn recent(log: &Log, profile: &str, limit: i64) -> Result<Vec<ReceivedSignal>, Error> {
-    let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
-        "SELECT iss, jti, event, sub_id, received_at_ms FROM ssf_received
+    let rows: Vec<(String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT iss, jti, event, sub_id, received_at_ms, applied FROM ssf_received
          WHERE profile = ? ORDER BY received_at_ms DESC LIMIT ?",
     )
     .bind(profile)
@@ -164,12 +184,15 @@ pub async fn recent(log: &Log, profile: &str, limit: i64) -> Result<Vec<Received
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(iss, jti, event, sub_id, received_at_ms)| ReceivedSignal {
-            iss,
-            jti,
-            event,
-            sub_id: serde_json::from_str(&sub_id).unwrap_or_default(),
-            received_at_ms,
-        })
+        .map(
+            |(iss, jti, event, sub_id, received_at_ms, applied)| ReceivedSignal {
+                iss,
+                jti,
+                event,
+                sub_id: serde_json::from_str(&sub_id).unwrap_or_default(),
+                received_at_ms,
+                applied: applied.and_then(|a| serde_json::from_str(&a).ok()),
+            },
+        )
         .collect())
 }
