@@ -1,6 +1,7 @@
 //! Live mode: while the window is open, sync and detect periodically (backing off on errors),
 //! tell the UI with a `LiveUpdate` event, and raise a desktop notification when findings become
-//! high or critical. The work itself is `Console::sync_and_detect`.
+//! high or critical. The work itself is `Console::sync_and_detect`; each tick also pushes the
+//! Shared Signals outbox's due SETs (`Console::ssf_deliver_pending`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,11 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, console: Arc<Console>) {
                     (None, Some(IpcError::from(e)))
                 }
             };
+            // SETs whose first push failed (a receiver was down) wait in the outbox: retry the
+            // due ones on every tick, sync or not.
+            if let Err(e) = console.ssf_deliver_pending().await {
+                tracing::warn!(error = %e, "Shared Signals delivery pass failed; SETs stay in the outbox");
+            }
             if let Some(o) = &outcome
                 && !o.detection.newly_actionable.is_empty()
             {

@@ -106,6 +106,36 @@ async fn revoked_jti_session_and_user_are_refused_on_the_next_request_after_the_
     authd.stop().await;
 }
 
+/// Suspending an account in authd reaches the guard as the user's not-before (the suspension
+/// revokes every session in the same transaction), so the tokens already issued are refused
+/// at the next request; no new token can be had while the account is suspended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_users_tokens_are_refused_and_no_new_one_is_issued() {
+    let (_dir, authd) = fresh_authd().await;
+    let uid = authd.add_user("sus").await;
+    authd.add_user("bystander").await;
+    let guard = Guard::start(guard_config(&authd, &authd.base)).await.unwrap();
+    assert!(guard.ready(WAIT).await);
+    let (rs, _task) = guarded_server(guard.clone()).await;
+    let url = format!("{rs}/rs/whoami");
+    let http = reqwest::Client::new();
+    let admin = authd.admin_token().await;
+    let (token, _) = authd.login("sus").await;
+    let (other, _) = authd.login("bystander").await;
+    assert_eq!(get(&http, &url, &token).await.0, 200);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    authd.suspend(&admin, uid).await;
+    caught_up(&guard, &authd).await;
+    assert_eq!(get(&http, &url, &token).await.1["error"], "user_revoked");
+    assert_eq!(get(&http, &url, &other).await.0, 200, "other users are untouched");
+    let (status, body) = authd.login_refused("sus").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("account_suspended")));
+    assert_eq!(guard.metrics().rejected.get("user_revoked"), Some(&1));
+    guard.stop();
+    authd.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_made_while_the_feed_was_cut_is_caught_up_after_reconnecting() {
     let (_dir, authd) = fresh_authd().await;

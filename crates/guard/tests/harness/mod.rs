@@ -148,6 +148,28 @@ impl Authd {
             .await;
     }
 
+    pub async fn suspend(&self, admin: &str, user_id: i64) {
+        self.post(
+            &format!("/admin/v1/users/{user_id}/suspend"),
+            Some(admin),
+            json!({}),
+        )
+        .await;
+    }
+
+    /// The status and error code of a login attempt that is expected to fail.
+    pub async fn login_refused(&self, username: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/auth/login", self.base))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn revoke_user(&self, admin: &str, user_id: i64) {
         self.post(
             &format!("/admin/v1/users/{user_id}/revoke-sessions"),
