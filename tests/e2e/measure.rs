@@ -65,6 +65,27 @@ fn pss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The largest mappings of a process by PSS (`GATEHOUSE_MEASURE_SMAPS=1`), to see where memory goes.
+fn top_mappings(pid: u32, n: usize) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let first = parts.next().unwrap_or("");
+        if first.contains('-') && first.chars().next().is_some_and(|c| c.is_ascii_hexdigit()) {
+            current = parts.nth(4).unwrap_or("[anon]").to_string();
+        } else if first == "Pss:" {
+            let kb: f64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            *by.entry(current.clone()).or_default() += kb / 1024.0;
+        }
+    }
+    let mut v: Vec<(String, f64)> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v.truncate(n);
+    v
+}
+
 fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
@@ -174,5 +195,12 @@ async fn measure_cold_start_scrolling_and_memory() {
         "idle memory of the app (PSS, MB): {total:.0} = {}",
         detail.join(" + ")
     );
+    if std::env::var_os("GATEHOUSE_MEASURE_SMAPS").is_some() {
+        for (p, c) in &procs {
+            for (name, mb) in top_mappings(*p, 12) {
+                println!("  {c}: {mb:7.1} MB {name}");
+            }
+        }
+    }
     app.stop().await;
 }
