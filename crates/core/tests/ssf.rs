@@ -551,3 +551,62 @@ async fn a_received_session_revoked_ends_the_session_here_and_its_later_use_is_f
     assert!(w.log.verify().await.unwrap().ok);
     w.secrets.delete(&key_name(&w.profile).unwrap()).unwrap();
 }
+
+/// The desktop's live loop calls `Console::ssf_deliver_pending` every tick: it skips a profile
+/// without an `ssf` table and pushes the active profile's due SETs.
+#[tokio::test]
+async fn the_live_delivery_pass_pushes_due_sets_and_skips_profiles_without_ssf() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = gatehouse_core::paths::Paths::under(dir.path());
+    std::fs::create_dir_all(&paths.config_dir).unwrap();
+    let config_path = paths.config_dir.join("config.toml");
+    let profile = "ssf-it-live";
+    let base = format!(
+        "default_profile = \"{profile}\"\n\n[profiles.{profile}]\nkind = \"authd\"\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"gatehouse-console\"\n"
+    );
+    std::fs::write(&config_path, &base).unwrap();
+    let console = gatehouse_core::Console::with(paths, keyring()).unwrap();
+    let _ = keyring().delete(&key_name(profile).unwrap());
+    assert_eq!(console.ssf_deliver_pending().await.unwrap(), None);
+
+    let addr: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    std::fs::write(
+        &config_path,
+        format!(
+            "{base}\n[profiles.{profile}.ssf]\nissuer = \"{ISSUER}\"\n\n[[profiles.{profile}.ssf.receivers]]\nname = \"rp\"\nendpoint = \"http://{addr}/\"\naudience = \"{AUDIENCE}\"\n"
+        ),
+    )
+    .unwrap();
+    let config = console.config().unwrap();
+    let resolved = config.resolve(None).unwrap().clone();
+    let log = console.audit_log().await.unwrap();
+    let t = console.ssf_transmitter(&resolved, &log).unwrap().unwrap();
+    t.emit(
+        CaepEvent::SessionRevoked {
+            reason_admin: "stolen".into(),
+        },
+        &subject(),
+        None,
+    )
+    .await
+    .unwrap();
+    // The receiver is down: the first pass leaves it pending.
+    let first = console.ssf_deliver_pending().await.unwrap().unwrap();
+    assert_eq!((first.delivered, first.retrying, first.pending_total), (0, 1, 1));
+
+    let rx = world("ssf-it-live-rx").await;
+    let _stop = start_receiver(
+        &rx,
+        TcpListener::bind(addr).await.unwrap(),
+        &serve_jwks(t.jwks()).await,
+    )
+    .await;
+    t.retry_now().await.unwrap();
+    let second = console.ssf_deliver_pending().await.unwrap().unwrap();
+    assert_eq!((second.delivered, second.pending_total), (1, 0));
+    assert_eq!(receive::recent(&rx.log, &rx.profile, 10).await.unwrap().len(), 1);
+    keyring().delete(&key_name(profile).unwrap()).unwrap();
+}
