@@ -163,7 +163,10 @@ fn auth0_profile_sync_detect_and_contain() {
     assert_eq!(ok("no active session"), Some(true), "{reset}");
     assert_eq!(ok("no such flag"), Some(false), "{reset}");
     assert_eq!(revoke["verified"], true, "{revoke}");
-    assert!(!revoke["residual"]["until"].is_null(), "24 h access tokens stay valid");
+    assert!(
+        !revoke["residual"]["until"].is_null(),
+        "24 h access tokens stay valid"
+    );
 
     // The password-change link reaches the analyst once; the audit log keeps its hash only.
     let url = {

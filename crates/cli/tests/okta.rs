@@ -137,10 +137,18 @@ fn okta_profile_sync_detect_and_contain() {
     assert_eq!(report["users"], 3, "{report}");
     assert_eq!(report["sessions"], 2, "{report}");
     assert_eq!(report["activity"], 14, "{report}");
-    assert_eq!(gh.json(&["sync"])["activity"], 0, "a second sync brings only what is new");
+    assert_eq!(
+        gh.json(&["sync"])["activity"],
+        0,
+        "a second sync brings only what is new"
+    );
     {
         let st = okta.state();
-        let user_pages = st.calls.iter().filter(|c| c.starts_with("GET /api/v1/users?")).count();
+        let user_pages = st
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("GET /api/v1/users?"))
+            .count();
         assert!(user_pages >= 2, "users paged through Link: {:?}", st.calls);
         assert!(
             st.calls
@@ -245,7 +253,15 @@ fn an_ssws_token_of_a_super_admin_is_warned_as_too_broad() {
     let gh = Gh::new(&dir.path().join("home"));
     let out = gh.run(
         &[
-            "profile", "add", "okta-ssws", "--kind", "okta", "--url", &okta.url, "--auth", "ssws",
+            "profile",
+            "add",
+            "okta-ssws",
+            "--kind",
+            "okta",
+            "--url",
+            &okta.url,
+            "--auth",
+            "ssws",
         ],
         Some("00SSWS-S3CRET-okta-do-not-leak\n"),
     );
@@ -259,10 +275,7 @@ fn an_ssws_token_of_a_super_admin_is_warned_as_too_broad() {
     );
     assert_eq!(gh.json(&["sync"])["users"], 3);
     assert!(
-        okta.state()
-            .calls
-            .iter()
-            .all(|c| !c.contains("/oauth2/v1/token")),
+        okta.state().calls.iter().all(|c| !c.contains("/oauth2/v1/token")),
         "SSWS needs no token request"
     );
     assert!(!gh.transcript.borrow().contains("S3CRET-okta"));
@@ -327,7 +340,10 @@ fn a_rejected_key_a_429_and_a_malformed_log_page_are_clear_and_lose_nothing() {
     let out = gh.run(&["sync"], None);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "upstream: {err}");
-    assert!(err.contains("cannot read") && err.contains("/api/v1/logs"), "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains("/api/v1/logs"),
+        "{err}"
+    );
     assert_eq!(
         gh.json(&["activity", "102alice"]).as_array().unwrap().len(),
         rows_before

@@ -407,9 +407,10 @@ impl Actions {
                 Ok(None) => check(format!("token {target}: the backend cannot tell"), false),
                 Err(e) => check(format!("re-read token {target}: {e}"), false),
             },
-            ActionKind::ForcePasswordReset => match self.backend.user_state(target).await {
-                Ok(s) => {
-                    check(
+            ActionKind::ForcePasswordReset => {
+                match self.backend.user_state(target).await {
+                    Ok(s) => {
+                        check(
                         match s.password_change_required {
                             None => "a password change is required (the provider keeps no such flag to read back)"
                                 .into(),
@@ -417,19 +418,20 @@ impl Actions {
                         },
                         s.password_change_required == Some(true),
                     );
-                    if self.backend.capabilities().force_reset_with_mfa {
+                        if self.backend.capabilities().force_reset_with_mfa {
+                            check(
+                                "MFA is required at the next login".into(),
+                                s.mfa_required == Some(true),
+                            );
+                        }
                         check(
-                            "MFA is required at the next login".into(),
-                            s.mfa_required == Some(true),
+                            format!("no active session remains ({} found)", s.active_sessions.len()),
+                            s.active_sessions.is_empty(),
                         );
                     }
-                    check(
-                        format!("no active session remains ({} found)", s.active_sessions.len()),
-                        s.active_sessions.is_empty(),
-                    );
+                    Err(e) => check(format!("re-read user {target}: {e}"), false),
                 }
-                Err(e) => check(format!("re-read user {target}: {e}"), false),
-            },
+            }
         }
         if !outcome.sessions_revoked.is_empty() {
             check(

@@ -28,7 +28,11 @@ async fn sync_and_contain_an_auth0_account() {
     let tenant = f.start();
     tenant.state().audience = format!("{}/api/v2/", tenant.url);
 
-    let settings = Auth0Settings::new(tenant.url.parse().unwrap(), "m2m", Sensitive::new("s".to_string()));
+    let settings = Auth0Settings::new(
+        tenant.url.parse().unwrap(),
+        "m2m",
+        Sensitive::new("s".to_string()),
+    );
     let auth0 = Arc::new(Auth0::new(settings, HttpClient::new(ClientOptions::default()).unwrap()).unwrap());
     let backend: Arc<dyn AdminBackend> = auth0.clone();
 
@@ -98,7 +102,10 @@ async fn sync_and_contain_an_auth0_account() {
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert!(stored.iter().all(|o| !o.contains(&url)), "nor kept in the actions table");
+    assert!(
+        stored.iter().all(|o| !o.contains(&url)),
+        "nor kept in the actions table"
+    );
 
     let revoke = actions
         .run(ActionKind::RevokeUserSessions, "auth0|1")

@@ -36,9 +36,30 @@ async fn sync_detect_and_contain_an_okta_account() {
         .place("Changchun", "China", 43.88, 125.32)
         .network(4837, "CHINA UNICOM China169 Backbone", true);
     f.add_session("102aaa", "00u1", 120, &home);
-    f.add_event("e2", 110, "user.authentication.sso", "00u1", Some("102aaa"), &home);
-    f.add_event("e3", 60, "user.authentication.sso", "00u1", Some("102aaa"), &thief);
-    f.add_event("e4", 59, "user.authentication.sso", "00u1", Some("102aaa"), &thief);
+    f.add_event(
+        "e2",
+        110,
+        "user.authentication.sso",
+        "00u1",
+        Some("102aaa"),
+        &home,
+    );
+    f.add_event(
+        "e3",
+        60,
+        "user.authentication.sso",
+        "00u1",
+        Some("102aaa"),
+        &thief,
+    );
+    f.add_event(
+        "e4",
+        59,
+        "user.authentication.sso",
+        "00u1",
+        Some("102aaa"),
+        &thief,
+    );
     let org = f.start();
 
     let settings = OktaSettings::new(
@@ -65,7 +86,11 @@ async fn sync_detect_and_contain_an_okta_account() {
     let report = gatehouse_core::sync::sync(&store, "okta", okta.as_ref(), 30, &|_, _| {})
         .await
         .unwrap();
-    assert_eq!((report.users, report.sessions, report.activity), (1, 1, 4), "{report:?}");
+    assert_eq!(
+        (report.users, report.sessions, report.activity),
+        (1, 1, 4),
+        "{report:?}"
+    );
 
     // Detect: a scripted client took over the browser session, from where Okta placed it.
     let detector = Detector::new(
@@ -95,8 +120,14 @@ async fn sync_detect_and_contain_an_okta_account() {
     assert_eq!(takeover.kind, Kind::ImpossibleTravel, "{takeover:?}");
     assert!(takeover.severity >= gatehouse_core::detect::Severity::High);
     let body = serde_json::to_string(&takeover.finding).unwrap();
-    assert!(body.contains("Lisbon, Portugal") && body.contains("Changchun, China"), "{body}");
-    assert!(body.contains("\"asn\":4837"), "the log's network is the evidence: {body}");
+    assert!(
+        body.contains("Lisbon, Portugal") && body.contains("Changchun, China"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\"asn\":4837"),
+        "the log's network is the evidence: {body}"
+    );
 
     // The session's stored facts (what lists, filters and the map read) are Okta's: the latest
     // place and network of the session, with coordinates for the map.

@@ -132,8 +132,10 @@ impl Auth0 {
         }));
         self.enrollments.insert(
             id.into(),
-            vec![json!({"id": format!("dev_{id}"), "status": "confirmed", "type": "authenticator",
-                        "enrolled_at": "2026-01-05T10:00:00.000Z"})],
+            vec![
+                json!({"id": format!("dev_{id}"), "status": "confirmed", "type": "authenticator",
+                        "enrolled_at": "2026-01-05T10:00:00.000Z"}),
+            ],
         );
     }
 
@@ -225,11 +227,10 @@ fn token(s: &mut Auth0, req: &Request) -> Reply {
     let body = req.json();
     let form = req.form();
     let get = |k: &str| -> Option<String> {
-        body.get(k).and_then(Value::as_str).map(str::to_string).or_else(|| {
-            form.iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-        })
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
     };
     if get("grant_type").as_deref() != Some("client_credentials") {
         return Reply::json(
@@ -335,36 +336,52 @@ fn handle(s: &mut Auth0, req: &Request) -> Reply {
             let list: Vec<Value> = s.users.iter().skip(page * per).take(per).cloned().collect();
             Reply::json(200, Value::Array(list))
         }),
-        ("GET", ["users", id]) => needs("read:users").unwrap_or_else(|| {
-            match s.users.iter().find(|u| u["user_id"] == *id) {
+        ("GET", ["users", id]) => {
+            needs("read:users").unwrap_or_else(|| match s.users.iter().find(|u| u["user_id"] == *id) {
                 Some(u) => Reply::json(200, u.clone()),
                 None => error(404, "inexistent_user", "The user does not exist."),
-            }
-        }),
+            })
+        }
         ("GET", ["users", id, "enrollments"]) => needs("read:users").unwrap_or_else(|| {
             Reply::json(
                 200,
                 Value::Array(s.enrollments.get(*id).cloned().unwrap_or_default()),
             )
         }),
-        ("DELETE", ["users", id, "authenticators"]) => needs("delete:guardian_enrollments").unwrap_or_else(|| {
-            s.enrollments.insert(id.to_string(), Vec::new());
-            Reply::empty(204)
-        }),
-        ("POST", ["users", id, "multifactor", "actions", "invalidate-remember-browser"]) => {
-            needs("update:users").unwrap_or_else(|| {
-                s.forgotten_browsers.push(id.to_string());
+        ("DELETE", ["users", id, "authenticators"]) => {
+            needs("delete:guardian_enrollments").unwrap_or_else(|| {
+                s.enrollments.insert(id.to_string(), Vec::new());
                 Reply::empty(204)
             })
         }
+        (
+            "POST",
+            [
+                "users",
+                id,
+                "multifactor",
+                "actions",
+                "invalidate-remember-browser",
+            ],
+        ) => needs("update:users").unwrap_or_else(|| {
+            s.forgotten_browsers.push(id.to_string());
+            Reply::empty(204)
+        }),
         ("GET", ["users", id, "sessions"]) if s.sessions_api => needs("read:sessions").unwrap_or_else(|| {
-            let mine: Vec<Value> = s.sessions.iter().filter(|x| x["user_id"] == *id).cloned().collect();
+            let mine: Vec<Value> = s
+                .sessions
+                .iter()
+                .filter(|x| x["user_id"] == *id)
+                .cloned()
+                .collect();
             checkpoint(req, mine, "sessions")
         }),
-        ("DELETE", ["users", id, "sessions"]) if s.sessions_api => needs("delete:sessions").unwrap_or_else(|| {
-            s.sessions.retain(|x| x["user_id"] != *id);
-            Reply::empty(202)
-        }),
+        ("DELETE", ["users", id, "sessions"]) if s.sessions_api => {
+            needs("delete:sessions").unwrap_or_else(|| {
+                s.sessions.retain(|x| x["user_id"] != *id);
+                Reply::empty(202)
+            })
+        }
         ("GET", ["users", id, "refresh-tokens"]) => needs("read:refresh_tokens").unwrap_or_else(|| {
             let mine: Vec<Value> = s
                 .refresh_tokens
@@ -387,19 +404,22 @@ fn handle(s: &mut Auth0, req: &Request) -> Reply {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(50)
                 .clamp(1, 100);
-            Reply::json(200, Value::Array(mine.into_iter().skip(page * per).take(per).collect()))
+            Reply::json(
+                200,
+                Value::Array(mine.into_iter().skip(page * per).take(per).collect()),
+            )
         }),
         ("POST", ["refresh-tokens", "revoke"]) => needs("delete:refresh_tokens").unwrap_or_else(|| {
             let ids: Vec<Value> = body["ids"].as_array().cloned().unwrap_or_default();
             s.refresh_tokens.retain(|t| !ids.contains(&t["id"]));
             Reply::empty(204)
         }),
-        ("GET", ["sessions", sid]) if s.sessions_api => needs("read:sessions").unwrap_or_else(|| {
-            match s.sessions.iter().find(|x| x["id"] == *sid) {
+        ("GET", ["sessions", sid]) if s.sessions_api => {
+            needs("read:sessions").unwrap_or_else(|| match s.sessions.iter().find(|x| x["id"] == *sid) {
                 Some(x) => Reply::json(200, x.clone()),
                 None => error(404, "inexistent_session", "The session does not exist."),
-            }
-        }),
+            })
+        }
         ("DELETE", ["sessions", sid]) | ("POST", ["sessions", sid, "revoke"]) if s.sessions_api => {
             needs("delete:sessions").unwrap_or_else(|| {
                 let before = s.sessions.len();
@@ -416,7 +436,11 @@ fn handle(s: &mut Auth0, req: &Request) -> Reply {
         }
         ("POST", ["tickets", "password-change"]) => needs("create:user_tickets").unwrap_or_else(|| {
             let Some(user) = body["user_id"].as_str().map(str::to_string) else {
-                return error(400, "invalid_body", "Payload validation error: 'Missing required property: user_id'.");
+                return error(
+                    400,
+                    "invalid_body",
+                    "Payload validation error: 'Missing required property: user_id'.",
+                );
             };
             if !s.users.iter().any(|u| u["user_id"] == user.as_str()) {
                 return error(404, "inexistent_user", "The user does not exist.");
@@ -461,9 +485,11 @@ fn handle(s: &mut Auth0, req: &Request) -> Reply {
             };
             Reply::json(200, Value::Array(logs))
         }),
-        (_, ["sessions", ..]) | (_, ["users", _, "sessions"]) => {
-            error(403, "operation_not_supported", "This feature is not enabled for this tenant.")
-        }
+        (_, ["sessions", ..]) | (_, ["users", _, "sessions"]) => error(
+            403,
+            "operation_not_supported",
+            "This feature is not enabled for this tenant.",
+        ),
         _ => error(404, "inexistent_resource", "Not Found"),
     };
     quota(s, reply)

@@ -117,10 +117,16 @@ impl Okta {
             client_id: client_id.into(),
             public_key_pem: public_key_pem.into(),
             key_id: key_id.into(),
-            granted_scopes: [USERS_READ, USERS_MANAGE, LOGS_READ, SESSIONS_READ, SESSIONS_MANAGE]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            granted_scopes: [
+                USERS_READ,
+                USERS_MANAGE,
+                LOGS_READ,
+                SESSIONS_READ,
+                SESSIONS_MANAGE,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             ssws_token: None,
             ssws_roles: vec!["USER_ADMIN".into(), "REPORT_ADMIN".into()],
             users: Vec::new(),
@@ -193,7 +199,8 @@ impl Okta {
         session_id: Option<&str>,
         origin: &Origin,
     ) {
-        let mut geo = json!({"city": origin.city, "state": null, "country": origin.country, "postalCode": null});
+        let mut geo =
+            json!({"city": origin.city, "state": null, "country": origin.country, "postalCode": null});
         if let Some((lat, lon)) = origin.lat_lon {
             geo["geolocation"] = json!({"lat": lat, "lon": lon});
         }
@@ -273,16 +280,13 @@ fn check_assertion(s: &Okta, assertion: &str) -> Result<String, &'static str> {
 fn token(s: &mut Okta, req: &Request) -> Reply {
     let form = req.form();
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let refuse = |why: &str| {
-        Reply::json(
-            401,
-            json!({"error": "invalid_client", "error_description": why}),
-        )
-    };
+    let refuse = |why: &str| Reply::json(401, json!({"error": "invalid_client", "error_description": why}));
     if get("grant_type").as_deref() != Some("client_credentials") {
         return Reply::json(400, json!({"error": "unsupported_grant_type"}));
     }
-    if get("client_assertion_type").as_deref() != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+    if get("client_assertion_type").as_deref()
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
         return refuse("client_assertion_type is required");
     }
     let jti = match check_assertion(s, &get("client_assertion").unwrap_or_default()) {
@@ -323,7 +327,14 @@ fn rights(s: &Okta, req: &Request) -> Option<Vec<String>> {
     let mut out = BTreeSet::new();
     for r in &s.ssws_roles {
         let scopes: &[&str] = match r.as_str() {
-            "SUPER_ADMIN" | "ORG_ADMIN" => &[USERS_READ, USERS_MANAGE, LOGS_READ, SESSIONS_READ, SESSIONS_MANAGE, RISK_MANAGE],
+            "SUPER_ADMIN" | "ORG_ADMIN" => &[
+                USERS_READ,
+                USERS_MANAGE,
+                LOGS_READ,
+                SESSIONS_READ,
+                SESSIONS_MANAGE,
+                RISK_MANAGE,
+            ],
             "USER_ADMIN" | "HELP_DESK_ADMIN" => &[USERS_READ, USERS_MANAGE, SESSIONS_READ, SESSIONS_MANAGE],
             "READ_ONLY_ADMIN" => &[USERS_READ, LOGS_READ, SESSIONS_READ],
             "REPORT_ADMIN" => &[LOGS_READ],
@@ -377,7 +388,12 @@ fn page(s: &Okta, req: &Request, items: Vec<Value>, key: &str, always_next: bool
             .map(|(k, v)| format!("{k}={}", encode(v)))
             .collect();
         keep.push(format!("after={}", encode(&n)));
-        link.push_str(&format!(", <{}{}?{}>; rel=\"next\"", s.base, req.path, keep.join("&")));
+        link.push_str(&format!(
+            ", <{}{}?{}>; rel=\"next\"",
+            s.base,
+            req.path,
+            keep.join("&")
+        ));
     }
     Reply::json(200, Value::Array(chunk)).header("link", &link)
 }
@@ -438,16 +454,26 @@ fn handle(s: &mut Okta, req: &Request) -> Reply {
         s.rate_limit -= 1;
         s.throttled += 1;
         let reset = (chrono::Utc::now().timestamp() + s.rate_limit_reset_secs).to_string();
-        return error(429, "E0000047", "API call exceeded rate limit due to too many requests.")
-            .header("x-rate-limit-limit", "600")
-            .header("x-rate-limit-remaining", "0")
-            .header("x-rate-limit-reset", &reset);
+        return error(
+            429,
+            "E0000047",
+            "API call exceeded rate limit due to too many requests.",
+        )
+        .header("x-rate-limit-limit", "600")
+        .header("x-rate-limit-remaining", "0")
+        .header("x-rate-limit-reset", &reset);
     }
     if s.malformed.iter().any(|m| *m == req.path) {
         return quota(s, Reply::json(200, json!({"unexpected": "shape"})));
     }
     let has = |scope: &str| granted.iter().any(|g| g == scope);
-    let forbidden = || error(403, "E0000006", "You do not have permission to perform the requested action");
+    let forbidden = || {
+        error(
+            403,
+            "E0000006",
+            "You do not have permission to perform the requested action",
+        )
+    };
     let segs: Vec<String> = req
         .path
         .split('/')
@@ -461,7 +487,12 @@ fn handle(s: &mut Okta, req: &Request) -> Reply {
             page(s, req, users, "id", false)
         }
         ("GET", ["api", "v1", "users", "me", "roles"]) => match &s.ssws_token {
-            Some(_) if req.authorization.as_deref().is_some_and(|a| a.starts_with("SSWS ")) => {
+            Some(_)
+                if req
+                    .authorization
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("SSWS ")) =>
+            {
                 let roles: Vec<Value> = s
                     .ssws_roles
                     .iter()
@@ -471,10 +502,12 @@ fn handle(s: &mut Okta, req: &Request) -> Reply {
             }
             _ => forbidden(),
         },
-        ("GET", ["api", "v1", "users", id]) if has(USERS_READ) => match s.users.iter().find(|u| u["id"] == *id) {
-            Some(u) => Reply::json(200, u.clone()),
-            None => not_found(),
-        },
+        ("GET", ["api", "v1", "users", id]) if has(USERS_READ) => {
+            match s.users.iter().find(|u| u["id"] == *id) {
+                Some(u) => Reply::json(200, u.clone()),
+                None => not_found(),
+            }
+        }
         ("GET", ["api", "v1", "users", id, "factors"]) if has(USERS_READ) => {
             Reply::json(200, Value::Array(s.factors.get(*id).cloned().unwrap_or_default()))
         }
@@ -540,15 +573,8 @@ fn handle(s: &mut Okta, req: &Request) -> Reply {
         }
         (_, ["api", "v1", ..]) => {
             // A known route without the right scope or role, or an unknown one.
-            let known = matches!(
-                segs.get(2).copied(),
-                Some("users" | "sessions" | "logs")
-            );
-            if known {
-                forbidden()
-            } else {
-                not_found()
-            }
+            let known = matches!(segs.get(2).copied(), Some("users" | "sessions" | "logs"));
+            if known { forbidden() } else { not_found() }
         }
         _ => not_found(),
     };

@@ -46,7 +46,10 @@ pub fn report_action(r: &ActionReport, json: bool) -> anyhow::Result<()> {
                 h.what,
                 output::time(Some(h.expires_at))
             );
-            println!("    {}", output::clean(h.url.as_deref().unwrap_or("(not available)"), 2000));
+            println!(
+                "    {}",
+                output::clean(h.url.as_deref().unwrap_or("(not available)"), 2000)
+            );
         }
         match r.residual.until {
             None => println!("  residual exposure: {}", r.residual.note),

@@ -22,8 +22,8 @@ use url::Url;
 
 use super::vendor::{self, PlannedCall, RateGate, ScopeProbe, segment};
 use super::{
-    Activity, ActivityRecord, AdminBackend, Handoff, Origin, BackendOutcome, Capabilities, ConnectionCheck, Error, Page, Result, Session,
-    SessionDetail, User, UserState,
+    Activity, ActivityRecord, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Handoff,
+    Origin, Page, Result, Session, SessionDetail, User, UserState,
 };
 use crate::config::BackendKind;
 use crate::http::{self, HttpClient, Idempotency};

@@ -28,8 +28,8 @@ use url::Url;
 
 use super::vendor::{self, PlannedCall, RateGate, ScopeProbe, segment};
 use super::{
-    Activity, ActivityRecord, AdminBackend, BackendOutcome, Origin, Capabilities, ConnectionCheck, Error, Page, Result, Session,
-    SessionDetail, User, UserState,
+    Activity, ActivityRecord, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Origin,
+    Page, Result, Session, SessionDetail, User, UserState,
 };
 use crate::config::BackendKind;
 use crate::http::{self, HttpClient, Idempotency};
