@@ -161,7 +161,7 @@ impl ActionReport {
 pub enum ItemResult {
     Done {
         step: Step,
-        report: ActionReport,
+        report: Box<ActionReport>,
     },
     Failed {
         step: Step,
@@ -527,7 +527,10 @@ impl Actions {
                         ItemResult::Skipped { step }
                     } else {
                         match self.run(step.kind, &step.target).await {
-                            Ok(report) => ItemResult::Done { step, report },
+                            Ok(report) => ItemResult::Done {
+                                step,
+                                report: Box::new(report),
+                            },
                             Err(e) => ItemResult::Failed {
                                 step,
                                 error: e.to_string(),

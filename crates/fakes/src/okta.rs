@@ -463,7 +463,7 @@ fn handle(s: &mut Okta, req: &Request) -> Reply {
         .header("x-rate-limit-remaining", "0")
         .header("x-rate-limit-reset", &reset);
     }
-    if s.malformed.iter().any(|m| *m == req.path) {
+    if s.malformed.contains(&req.path) {
         return quota(s, Reply::json(200, json!({"unexpected": "shape"})));
     }
     let has = |scope: &str| granted.iter().any(|g| g == scope);
