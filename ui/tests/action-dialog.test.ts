@@ -144,6 +144,47 @@ describe('ActionDialog', () => {
     expect(screen.getAllByTestId('residual')[1]?.textContent).toContain('0:55');
   });
 
+  it('shows a password-change link once, as text, with its expiry', async () => {
+    const reset = step('force_password_reset', 'auth0|1', 'Force a password reset for user auth0|1.');
+    const url = 'https://acme.auth0.test/lo/reset?ticket=T1<b>x</b>#';
+    mockBackend({
+      plan_action: () => [reset],
+      run_steps: () => [
+        {
+          status: 'done',
+          step: reset,
+          report: {
+            ...report('auth0|1', false, null),
+            kind: 'force_password_reset' as const,
+            handoff: {
+              what: 'password-change link for the user (the current password works until it is used)',
+              url,
+              urlSha256: 'ab'.repeat(32),
+              expiresAt: '2026-12-02T10:00:00Z',
+            },
+          },
+        },
+      ],
+    });
+    render(ActionDialog, { request: { intent: 'force_password_reset', targets: ['auth0|1'], title: 'Reset' }, onclose: () => {} });
+    await screen.findAllByTestId('plan-step');
+    await fireEvent.click(screen.getByTestId('confirm-run'));
+    const handoff = await screen.findByTestId('handoff');
+    expect(handoff.querySelector('code')?.textContent).toBe(url);
+    expect(handoff.querySelector('b')).toBeNull();
+    expect(handoff.textContent).toContain('verified');
+    expect(handoff.textContent).toContain('2026-12-02');
+  });
+
+  it('shows no link block when the action created none', async () => {
+    mockBackend({ plan_action: () => plan.slice(0, 1), run_steps: () => [{ status: 'done', step: plan[0], report: report('s-1', true, null) }] });
+    render(ActionDialog, { request: { intent: 'revoke_session', targets: ['s-1'], title: 'Revoke' }, onclose: () => {} });
+    await screen.findAllByTestId('plan-step');
+    await fireEvent.click(screen.getByTestId('confirm-run'));
+    await screen.findAllByTestId('action-result');
+    expect(screen.queryByTestId('handoff')).toBeNull();
+  });
+
   it('shows a planning error by kind and offers no way to run', async () => {
     mockBackend({
       plan_action: () => {

@@ -110,6 +110,49 @@ pub struct ActionReport {
     pub verified: bool,
     pub checks: Vec<Check>,
     pub residual: Residual,
+    /// A one-time link the action created for the user (Auth0's password-change ticket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffLink>,
+}
+
+/// A link for the user that the analyst hands over through a verified channel. It is shown once:
+/// the audit log and the store keep only that it was created, its expiry and the SHA-256 of the
+/// URL (to match a link later), never the URL.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffLink {
+    /// What the link does, in the analyst's words.
+    pub what: String,
+    /// The URL; `None` in what is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Hex SHA-256 of the URL.
+    pub url_sha256: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl HandoffLink {
+    fn new(h: backend::Handoff) -> HandoffLink {
+        use sha2::Digest;
+        let url = h.url.expose().clone();
+        HandoffLink {
+            what: "password-change link for the user (the current password works until it is used)".into(),
+            url_sha256: hex::encode(sha2::Sha256::digest(url.as_bytes())),
+            url: Some(url),
+            expires_at: h.expires_at,
+        }
+    }
+}
+
+impl ActionReport {
+    /// The report as the audit log and the `actions` table keep it: without a handoff URL.
+    fn recorded(&self) -> serde_json::Value {
+        let mut kept = self.clone();
+        if let Some(h) = kept.handoff.as_mut() {
+            h.url = None;
+        }
+        serde_json::to_value(&kept).unwrap_or_default()
+    }
 }
 
 /// One item of a bulk run.
@@ -118,7 +161,7 @@ pub struct ActionReport {
 pub enum ItemResult {
     Done {
         step: Step,
-        report: ActionReport,
+        report: Box<ActionReport>,
     },
     Failed {
         step: Step,
@@ -278,6 +321,11 @@ impl Actions {
                 return Err(e.into());
             }
         };
+        // Taken before verification, so a failed re-read cannot leave the link behind unseen.
+        let handoff = match kind {
+            ActionKind::ForcePasswordReset => self.backend.take_handoff(target).map(HandoffLink::new),
+            _ => None,
+        };
         let checks = self.verify(kind, target, &outcome).await;
         let verified = checks.iter().all(|c| c.ok);
         let residual = self.residual(&outcome);
@@ -291,8 +339,9 @@ impl Actions {
             verified,
             checks,
             residual,
+            handoff,
         };
-        let summary = serde_json::to_value(&report).unwrap_or_default();
+        let summary = report.recorded();
         self.finish(&id, "succeeded", &summary).await?;
         self.record(&id, "outcome", kind, target, summary).await?;
         // Shared Signals (issue 9): only a verified revoke/reset is announced.
@@ -358,25 +407,31 @@ impl Actions {
                 Ok(None) => check(format!("token {target}: the backend cannot tell"), false),
                 Err(e) => check(format!("re-read token {target}: {e}"), false),
             },
-            ActionKind::ForcePasswordReset => match self.backend.user_state(target).await {
-                Ok(s) => {
-                    check(
-                        "a password change is required".into(),
+            ActionKind::ForcePasswordReset => {
+                match self.backend.user_state(target).await {
+                    Ok(s) => {
+                        check(
+                        match s.password_change_required {
+                            None => "a password change is required (the provider keeps no such flag to read back)"
+                                .into(),
+                            Some(_) => "a password change is required".into(),
+                        },
                         s.password_change_required == Some(true),
                     );
-                    if self.backend.capabilities().force_reset_with_mfa {
+                        if self.backend.capabilities().force_reset_with_mfa {
+                            check(
+                                "MFA is required at the next login".into(),
+                                s.mfa_required == Some(true),
+                            );
+                        }
                         check(
-                            "MFA is required at the next login".into(),
-                            s.mfa_required == Some(true),
+                            format!("no active session remains ({} found)", s.active_sessions.len()),
+                            s.active_sessions.is_empty(),
                         );
                     }
-                    check(
-                        format!("no active session remains ({} found)", s.active_sessions.len()),
-                        s.active_sessions.is_empty(),
-                    );
+                    Err(e) => check(format!("re-read user {target}: {e}"), false),
                 }
-                Err(e) => check(format!("re-read user {target}: {e}"), false),
-            },
+            }
         }
         if !outcome.sessions_revoked.is_empty() {
             check(
@@ -472,7 +527,10 @@ impl Actions {
                         ItemResult::Skipped { step }
                     } else {
                         match self.run(step.kind, &step.target).await {
-                            Ok(report) => ItemResult::Done { step, report },
+                            Ok(report) => ItemResult::Done {
+                                step,
+                                report: Box::new(report),
+                            },
                             Err(e) => ItemResult::Failed {
                                 step,
                                 error: e.to_string(),

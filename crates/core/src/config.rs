@@ -47,7 +47,8 @@
 //! auth = "private_key_jwt"          # private_key_jwt (secret: the PEM key) | ssws (secret: API token)
 //! client_id = "0oa…"                # private_key_jwt only
 //! key_id = "kid-1"                  # optional
-//! scopes = ["okta.users.read", "okta.users.manage", "okta.sessions.manage", "okta.logs.read"]
+//! scopes = ["okta.users.read", "okta.users.manage", "okta.sessions.read", "okta.sessions.manage",
+//!           "okta.logs.read"]                # the default
 //!
 //! [profiles.auth0]
 //! kind = "auth0"
@@ -190,9 +191,11 @@ pub enum OktaAuth {
 }
 
 /// The scopes an Okta profile asks for when none are configured.
-pub const OKTA_DEFAULT_SCOPES: [&str; 4] = [
+/// (The adapter's `REQUIRED_SCOPES`: `okta.sessions.read` confirms a session is still live.)
+pub const OKTA_DEFAULT_SCOPES: [&str; 5] = [
     "okta.users.read",
     "okta.users.manage",
+    "okta.sessions.read",
     "okta.sessions.manage",
     "okta.logs.read",
 ];

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{QueryBuilder, Sqlite};
 
-use crate::backend::{self, Activity, AdminBackend, Page, Session, User};
+use crate::backend::{self, Activity, ActivityRecord, AdminBackend, Page, Session, User};
 use crate::store::{self, Store, now_ms};
 
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +163,7 @@ async fn pull_activity(
         .fetch_one(store.pool())
         .await?;
     let start = cursor(store, profile, ACTIVITY_STREAM).await?;
-    let mut pages = Prefetch::new(start, |c| backend.activity_page(c));
+    let mut pages = Prefetch::new(start, |c| backend.activity_records_page(c));
     while let Some(page) = pages.next().await? {
         let pulled = report.activity + page.items.len() as u64;
         if !*deferred_index && page.more && pulled > held.max(0) as u64 {
@@ -340,7 +340,7 @@ async fn upsert_sessions(
     Ok(())
 }
 
-/// Rows per multi-row INSERT of activity (13 bound values a row, below SQLite's 32766).
+/// Rows per multi-row INSERT of activity (14 bound values a row, below SQLite's 32766).
 const ACTIVITY_ROWS_PER_STATEMENT: usize = 2000;
 
 /// Multi-row INSERTs of bound values: SQLite copies each value once, where unpacking a JSON
@@ -350,7 +350,7 @@ const ACTIVITY_ROWS_PER_STATEMENT: usize = 2000;
 async fn insert_activity(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     profile: &str,
-    rows: Vec<Activity>,
+    rows: Vec<ActivityRecord>,
 ) -> Result<(), Error> {
     let mut rows = rows.into_iter();
     let mut statement = activity_statement(profile, &mut rows);
@@ -368,15 +368,17 @@ async fn insert_activity(
 /// The INSERT for the next (up to) `ACTIVITY_ROWS_PER_STATEMENT` rows, if any are left.
 fn activity_statement<'a>(
     profile: &'a str,
-    rows: &mut impl Iterator<Item = Activity>,
+    rows: &mut impl Iterator<Item = ActivityRecord>,
 ) -> Option<QueryBuilder<'a, Sqlite>> {
     let mut chunk = rows.take(ACTIVITY_ROWS_PER_STATEMENT).peekable();
     chunk.peek()?;
     let mut q = QueryBuilder::<Sqlite>::new(
         "INSERT OR IGNORE INTO activity (profile, event_id, at_ms, user_id, session_id, jti, ip, user_agent,
-         method, path, status, denial_reason, sensitive) ",
+         method, path, status, denial_reason, sensitive, origin) ",
     );
-    q.push_values(chunk, |mut b, a| {
+    q.push_values(chunk, |mut b, ActivityRecord { activity: a, origin }| {
+        // The provider's own place for the client, as JSON (read back by detection).
+        let origin = origin.and_then(|o| serde_json::to_string(&o).ok());
         b.push_bind(profile)
             .push_bind(a.event_id)
             .push_bind(a.at.timestamp_millis())
@@ -389,7 +391,8 @@ fn activity_statement<'a>(
             .push_bind(a.path)
             .push_bind(a.status.map(i64::from))
             .push_bind(a.denial_reason)
-            .push_bind(a.sensitive);
+            .push_bind(a.sensitive)
+            .push_bind(origin);
     });
     Some(q)
 }

@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -196,11 +197,30 @@ pub struct Detector {
     live: Mutex<HashMap<String, Live>>,
 }
 
-use crate::sync::read::ActivityRow;
+/// What detection reads of an activity row: [`crate::sync::read::ActivityRow`] and the provider's `origin` JSON.
+type DetectRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    bool,
+    Option<String>,
+);
 
-fn to_event(row: ActivityRow) -> Option<Event> {
-    let (_, at, user, session, jti, ip, ua, method, path, status, denial, sensitive) = row;
+fn to_event(row: DetectRow) -> Option<Event> {
+    let (_, at, user, session, jti, ip, ua, method, path, status, denial, sensitive, origin) = row;
     let action = stored_action(method.as_deref(), path.as_deref());
+    let (place, network) = origin
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<crate::backend::Origin>(o).ok())
+        .map_or((None, None), origin_facts);
     Some(Event {
         ts_ms: at,
         user: user?,
@@ -214,10 +234,31 @@ fn to_event(row: ActivityRow) -> Option<Event> {
         action,
         denial,
         sensitive,
-        place: None,
-        network: None,
+        place,
+        network,
         device: None,
     })
+}
+
+/// The place and network a provider gave for an event (kept over GeoIP's, see `Enricher`).
+fn origin_facts(
+    o: crate::backend::Origin,
+) -> (
+    Option<Arc<crate::enrich::Place>>,
+    Option<Arc<crate::enrich::Network>>,
+) {
+    let place = (o.coords.is_some() || o.city.is_some() || o.country.is_some()).then(|| {
+        Arc::new(crate::enrich::Place {
+            coords: o.coords,
+            accuracy_km: None,
+            city: o.city,
+            country: o.country,
+            source: crate::enrich::PlaceSource::Input,
+        })
+    });
+    let network = (o.asn.is_some() || o.as_org.is_some() || o.proxy)
+        .then(|| Arc::new(crate::enrich::Network::new(o.asn, o.as_org, o.proxy)));
+    (place, network)
 }
 
 impl Detector {
@@ -298,9 +339,9 @@ impl Detector {
         let mut facts: HashMap<String, Facts> = HashMap::new();
         loop {
             let (after_ms, after_id) = state.cursor.clone().unwrap_or((i64::MIN, String::new()));
-            let rows: Vec<ActivityRow> = sqlx::query_as(
+            let rows: Vec<DetectRow> = sqlx::query_as(
                 "SELECT event_id, at_ms, user_id, session_id, jti, ip, user_agent, method, path, status,
-                        denial_reason, sensitive
+                        denial_reason, sensitive, origin
                  FROM activity WHERE profile = ?1 AND (at_ms > ?2 OR (at_ms = ?2 AND event_id > ?3))
                  ORDER BY at_ms, event_id LIMIT ?4",
             )

@@ -1,12 +1,12 @@
-//! Auth0 end to end through the same core calls `Console` makes (the profile wiring for Auth0
-//! lands separately): sync into a real SQLite store, then "contain account" planned from the
-//! adapter's declared capabilities, run, audited and verified against the tenant's changed state.
-//! Auth0 keeps no "must change password" flag, so that one check stays unverified by design.
+//! Auth0 end to end against a tenant faked at the HTTP boundary (`gatehouse-fakes`), through the
+//! same core calls `Console` makes: sync into a real SQLite store, then "contain account" planned
+//! from the adapter's declared capabilities, run, audited and verified against the tenant's
+//! changed state. Auth0 keeps no "must change password" flag, so that one check stays unverified
+//! by design; the password-change link reaches the analyst once and only its hash is audited.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use gatehouse_core::actions::{ActionKind, Actions};
 use gatehouse_core::audit::Log;
@@ -15,119 +15,21 @@ use gatehouse_core::backend::auth0::{Auth0, Auth0Settings};
 use gatehouse_core::http::{ClientOptions, HttpClient};
 use gatehouse_core::secrets::Sensitive;
 use gatehouse_core::store::Store;
-use serde_json::json;
-use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-struct Set(Arc<AtomicBool>, ResponseTemplate);
-impl Respond for Set {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        self.0.store(true, Ordering::SeqCst);
-        self.1.clone()
-    }
-}
-
-struct Either(Arc<AtomicBool>, ResponseTemplate, ResponseTemplate);
-impl Respond for Either {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        if self.0.load(Ordering::SeqCst) {
-            self.2.clone()
-        } else {
-            self.1.clone()
-        }
-    }
-}
+use gatehouse_fakes::auth0::{Auth0 as Fake, Client};
 
 #[tokio::test]
 async fn sync_and_contain_an_auth0_account() {
-    let server = MockServer::start().await;
-    let (ended, unenrolled) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "mgmt", "expires_in": 86400, "token_type": "Bearer",
-            "scope": "read:users update:users read:logs read:sessions delete:sessions read:refresh_tokens delete:refresh_tokens create:user_tickets delete:guardian_enrollments"})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"user_id": "auth0|1", "email": "alice@ex.com", "name": "Alice"}])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/auth0%7C1"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"user_id": "auth0|1", "email": "alice@ex.com"})),
-        )
-        .mount(&server)
-        .await;
-    let now = chrono::Utc::now();
-    let at =
-        |m: i64| (now - chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let session = json!({"id": "sess_1", "user_id": "auth0|1", "created_at": at(90), "last_interacted_at": at(5),
-        "expires_at": "2099-01-01T00:00:00.000Z",
-        "device": {"initial_ip": "203.0.113.7", "initial_user_agent": "Mozilla/5.0", "last_ip": "198.51.100.9",
-                   "last_user_agent": "python-requests/2.32", "last_asn": "64501"}});
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/auth0%7C1/sessions"))
-        .respond_with(Either(
-            ended.clone(),
-            ResponseTemplate::new(200).set_body_json(json!({"sessions": [session]})),
-            ResponseTemplate::new(200).set_body_json(json!({"sessions": []})),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/logs"))
-        .and(query_param("sort", "date:1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"log_id": "900001", "date": at(90), "type": "s", "ip": "203.0.113.7", "user_id": "auth0|1", "user_agent": "Chrome 126"},
-            {"log_id": "900002", "date": at(30), "type": "f", "description": "Wrong password", "ip": "198.51.100.9", "user_id": "auth0|1"}])))
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/api/v2/users/auth0%7C1/sessions"))
-        .respond_with(Set(ended.clone(), ResponseTemplate::new(202)))
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/api/v2/users/auth0%7C1/refresh-tokens"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/api/v2/users/auth0%7C1/authenticators"))
-        .respond_with(Set(unenrolled.clone(), ResponseTemplate::new(204)))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(
-            "/api/v2/users/auth0%7C1/multifactor/actions/invalidate-remember-browser",
-        ))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/tickets/password-change"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"ticket": "https://t/lo/reset?ticket=x#"})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/auth0%7C1/enrollments"))
-        .respond_with(Either(
-            unenrolled.clone(),
-            ResponseTemplate::new(200).set_body_json(json!([{"id": "dev_1", "status": "confirmed"}])),
-            ResponseTemplate::new(200).set_body_json(json!([])),
-        ))
-        .mount(&server)
-        .await;
+    let mut f = Fake::new("m2m", "s", "set below");
+    f.add_user("auth0|1", "alice@ex.com");
+    let browser = Client::new("203.0.113.7", "Mozilla/5.0").located("PT", "Portugal", "Lisbon", 38.72, -9.14);
+    let script = Client::new("198.51.100.9", "python-requests/2.32").asn("64501");
+    f.add_session("sess_1", "auth0|1", 90, &browser, &script);
+    f.add_log("f", 30, "auth0|1", None, &script);
+    let tenant = f.start();
+    tenant.state().audience = format!("{}/api/v2/", tenant.url);
 
     let settings = Auth0Settings::new(
-        server.uri().parse().unwrap(),
+        tenant.url.parse().unwrap(),
         "m2m",
         Sensitive::new("s".to_string()),
     );
@@ -144,6 +46,14 @@ async fn sync_and_contain_an_auth0_account() {
         (1, 1, 2),
         "{report:?}"
     );
+    // The login's place is Auth0's `location_info`, stored with the event.
+    let origin: Option<String> = sqlx::query_scalar("SELECT origin FROM activity WHERE path = 'auth0:s'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let origin: serde_json::Value = serde_json::from_str(&origin.unwrap()).unwrap();
+    assert_eq!(origin["city"], "Lisbon");
+    assert_eq!(origin["country"], "PT");
 
     let actions = Actions {
         log: Log::new(store.clone(), None),
@@ -173,9 +83,28 @@ async fn sync_and_contain_an_auth0_account() {
     );
     assert!(!reset.verified);
     assert_eq!(reset.sessions_revoked, ["sess_1"]);
+    let url = {
+        let st = tenant.state();
+        assert_eq!(st.tickets.len(), 1, "one ticket, never retried");
+        st.tickets[0].1.clone()
+    };
+    let handoff = reset.handoff.as_ref().expect("the ticket reaches the analyst");
+    assert_eq!(handoff.url.as_deref(), Some(url.as_str()));
+    assert!(handoff.expires_at > chrono::Utc::now() + chrono::Duration::hours(23));
     assert!(
-        auth0.take_password_ticket("auth0|1").is_some(),
-        "the ticket waits for the analyst"
+        auth0.take_password_ticket("auth0|1").is_none(),
+        "handed out once, to the action's report"
+    );
+    let audited = serde_json::to_string(&gatehouse_core::audit::recent(&store, 50).await.unwrap()).unwrap();
+    assert!(!audited.contains(&url), "the URL is not audited");
+    assert!(audited.contains(&handoff.url_sha256), "its hash is");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT coalesce(outcome, '') FROM actions")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert!(
+        stored.iter().all(|o| !o.contains(&url)),
+        "nor kept in the actions table"
     );
 
     let revoke = actions
@@ -184,10 +113,16 @@ async fn sync_and_contain_an_auth0_account() {
         .unwrap();
     assert!(revoke.verified, "{:?}", revoke.checks);
     assert!(revoke.already_done);
+    assert!(revoke.handoff.is_none());
     let until = revoke.residual.until.unwrap();
     assert!(
         until > chrono::Utc::now() + chrono::Duration::hours(23),
         "24 h access tokens stay usable"
     );
+    {
+        let st = tenant.state();
+        assert!(st.sessions.is_empty() && st.refresh_tokens.is_empty());
+        assert!(st.enrollments["auth0|1"].is_empty());
+    }
     assert!(gatehouse_core::audit::recent(&store, 50).await.unwrap().len() >= 4);
 }

@@ -7,8 +7,10 @@
 //! can be told to rate limit (429 with `Retry-After`) or to answer malformed bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod auth0;
 pub mod keycloak;
 pub mod kratos;
+pub mod okta;
 
 use std::sync::{Arc, Mutex};
 

@@ -302,7 +302,11 @@ alreadyDone: boolean;
 /**
  * A pending action from an earlier, interrupted run was resumed.
  */
-resumed: boolean; sessionsRevoked: string[]; verified: boolean; checks: Check[]; residual: Residual }
+resumed: boolean; sessionsRevoked: string[]; verified: boolean; checks: Check[]; residual: Residual; 
+/**
+ * A one-time link the action created for the user (Auth0's password-change ticket).
+ */
+handoff?: HandoffLink | null }
 export type AppStatus = { version: string; dataDir: string; configDir: string; keyring: KeyringHealth }
 export type BackendKind = "authd" | "keycloak" | "okta" | "auth0" | "kratos"
 export type BaselinePlace = { place: string; events: number; sessions: number }
@@ -553,6 +557,24 @@ username: string | null; sessionId: string | null; kind: Kind; severity: Severit
  * The whole finding with its explanation and evidence (the `analyze --json` shape).
  */
 finding: Finding }
+/**
+ * A link for the user that the analyst hands over through a verified channel. It is shown once:
+ * the audit log and the store keep only that it was created, its expiry and the SHA-256 of the
+ * URL (to match a link later), never the URL.
+ */
+export type HandoffLink = { 
+/**
+ * What the link does, in the analyst's words.
+ */
+what: string; 
+/**
+ * The URL; `None` in what is recorded.
+ */
+url?: string | null; 
+/**
+ * Hex SHA-256 of the URL.
+ */
+urlSha256: string; expiresAt: string }
 export type Incident = { id: string; profile: string; title: string; severity: Severity; status: IncidentStatus; notes: string; createdBy: string; createdAt: string; updatedAt: string; closedAt: string | null; users: string[]; sessions: string[]; findings: string[] }
 export type IncidentStatus = "open" | 
 /**

@@ -39,6 +39,18 @@ pub fn report_action(r: &ActionReport, json: bool) -> anyhow::Result<()> {
                 output::clean(&c.what, 200)
             );
         }
+        if let Some(h) = &r.handoff {
+            // Shown this once: the audit log keeps only its SHA-256 and expiry.
+            println!(
+                "  {} (expires {}; hand it over through a verified channel, it is not shown again):",
+                h.what,
+                output::time(Some(h.expires_at))
+            );
+            println!(
+                "    {}",
+                output::clean(h.url.as_deref().unwrap_or("(not available)"), 2000)
+            );
+        }
         match r.residual.until {
             None => println!("  residual exposure: {}", r.residual.note),
             Some(t) => println!(

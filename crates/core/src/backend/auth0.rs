@@ -22,8 +22,8 @@ use url::Url;
 
 use super::vendor::{self, PlannedCall, RateGate, ScopeProbe, segment};
 use super::{
-    Activity, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Page, Result, Session,
-    SessionDetail, User, UserState,
+    Activity, ActivityRecord, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Handoff,
+    Origin, Page, Result, Session, SessionDetail, User, UserState,
 };
 use crate::config::BackendKind;
 use crate::http::{self, HttpClient, Idempotency};
@@ -88,7 +88,7 @@ pub struct Auth0 {
     settings: Auth0Settings,
     gate: RateGate,
     token: Mutex<Option<CachedToken>>,
-    tickets: std::sync::Mutex<HashMap<String, Sensitive<String>>>,
+    tickets: std::sync::Mutex<HashMap<String, Handoff>>,
 }
 
 struct CachedToken {
@@ -240,6 +240,20 @@ pub struct LocationInfo {
     pub city_name: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+}
+
+impl Auth0Log {
+    /// Where Auth0 placed the entry's IP (`location_info`; no network facts in tenant logs).
+    pub fn origin(&self) -> Option<Origin> {
+        let l = self.location_info.as_ref()?;
+        Origin {
+            city: l.city_name.clone(),
+            country: l.country_code.clone().or_else(|| l.country_name.clone()),
+            coords: l.latitude.zip(l.longitude),
+            ..Origin::default()
+        }
+        .nonempty()
+    }
 }
 
 /// Log types that mean a refusal (failed login, exchange, MFA, throttling).
@@ -548,7 +562,7 @@ impl Auth0 {
 
     /// Creates a password-change ticket (a one-time link the analyst hands to the user). The
     /// current password keeps working until the user completes it.
-    pub async fn password_change_ticket(&self, user_id: &str) -> Result<Sensitive<String>> {
+    pub async fn password_change_ticket(&self, user_id: &str) -> Result<Handoff> {
         let body = json!({
             "user_id": user_id,
             "ttl_sec": TICKET_TTL_SECS,
@@ -567,12 +581,15 @@ impl Auth0 {
             )
             .await?;
         let t: Ticket = vendor::read_json(resp, "auth0 POST /api/v2/tickets/password-change").await?;
-        Ok(Sensitive::new(t.ticket))
+        Ok(Handoff {
+            url: Sensitive::new(t.ticket),
+            expires_at: now_plus(TICKET_TTL_SECS),
+        })
     }
 
     /// The password-change ticket the last forced reset of `user_id` created, once.
     pub fn take_password_ticket(&self, user_id: &str) -> Option<Sensitive<String>> {
-        self.tickets.lock().ok()?.remove(user_id)
+        self.take_handoff(user_id).map(|h| h.url)
     }
 
     /// Removes the user's MFA enrolments and remembered browsers: the next login enrols again.
@@ -910,6 +927,16 @@ impl AdminBackend for Auth0 {
     }
 
     async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>> {
+        let page = self.activity_records_page(cursor).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|r| r.activity).collect(),
+            cursor: page.cursor,
+            more: page.more,
+        })
+    }
+
+    /// Each log entry with where Auth0 placed its IP (`location_info`).
+    async fn activity_records_page(&self, cursor: Option<String>) -> Result<Page<ActivityRecord>> {
         let query: Vec<(&str, String)> = match &cursor {
             // The oldest retained entries first, then checkpoints after the last one seen.
             None => vec![
@@ -923,7 +950,13 @@ impl AdminBackend for Auth0 {
         let more = logs.len() == LOGS_TAKE;
         let last = logs.last().map(|l| l.log_id.clone());
         Ok(Page {
-            items: logs.into_iter().map(Activity::from).collect(),
+            items: logs
+                .into_iter()
+                .map(|l| ActivityRecord {
+                    origin: l.origin(),
+                    activity: Activity::from(l),
+                })
+                .collect(),
             cursor: last.or(cursor),
             more,
         })
@@ -1032,6 +1065,11 @@ impl AdminBackend for Auth0 {
 
     async fn token_revoked(&self, _jti: &str) -> Result<Option<bool>> {
         Ok(None)
+    }
+
+    /// The password-change ticket of the last forced reset, once.
+    fn take_handoff(&self, user_id: &str) -> Option<Handoff> {
+        self.tickets.lock().ok()?.remove(user_id)
     }
 
     async fn jwks(&self) -> Result<Option<Vec<u8>>> {

@@ -135,6 +135,55 @@ pub struct Activity {
     pub sensitive: bool,
 }
 
+/// Where the provider itself placed the client of one activity event: Okta's System Log
+/// (`client.geographicalContext`, `securityContext`), Auth0's `location_info`. Stored with the
+/// event; detection prefers it to GeoIP (which only completes missing coordinates).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// As the provider writes it (Okta: the country's name; Auth0: ISO 3166 alpha-2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Latitude and longitude in degrees (both or neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coords: Option<(f64, f64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<String>,
+    /// The provider flagged the client as an anonymizing proxy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proxy: bool,
+}
+
+impl Origin {
+    /// `None` when it says nothing; coordinates out of range are dropped.
+    pub fn nonempty(mut self) -> Option<Origin> {
+        self.coords = self
+            .coords
+            .filter(|(la, lo)| (-90.0..=90.0).contains(la) && (-180.0..=180.0).contains(lo));
+        let blank = |s: &Option<String>| s.as_deref().is_none_or(|v| v.trim().is_empty());
+        if blank(&self.city) {
+            self.city = None;
+        }
+        if blank(&self.country) {
+            self.country = None;
+        }
+        if blank(&self.as_org) {
+            self.as_org = None;
+        }
+        (self != Origin::default()).then_some(self)
+    }
+}
+
+/// One activity event as sync stores it: the event, and where the provider placed its client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRecord {
+    pub activity: Activity,
+    pub origin: Option<Origin>,
+}
+
 /// What the backend says a containment call did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
@@ -165,6 +214,14 @@ impl BackendOutcome {
             backend_exposure_until,
         }
     }
+}
+
+/// A one-time link a forced reset created for the user (Auth0's password-change ticket), for the
+/// analyst to hand over through a verified channel. The URL is a credential: it reaches the
+/// analyst once and is never written to the audit log, the store or logs.
+pub struct Handoff {
+    pub url: crate::secrets::Sensitive<String>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The state of a user as needed to verify a reset.
@@ -241,6 +298,23 @@ pub trait AdminBackend: Send + Sync {
     async fn session(&self, session_id: &str) -> Result<SessionDetail>;
     /// Tenant-wide activity after `cursor`, oldest first (the cursor is opaque and only grows).
     async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>>;
+    /// [`Self::activity_page`] with where the provider placed each event's client, for providers
+    /// whose logs say (Okta, Auth0); others place nothing and GeoIP does it all.
+    async fn activity_records_page(&self, cursor: Option<String>) -> Result<Page<ActivityRecord>> {
+        let page = self.activity_page(cursor).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|activity| ActivityRecord {
+                    activity,
+                    origin: None,
+                })
+                .collect(),
+            cursor: page.cursor,
+            more: page.more,
+        })
+    }
     async fn user_state(&self, user_id: &str) -> Result<UserState>;
     async fn revoke_session(&self, session_id: &str) -> Result<BackendOutcome>;
     async fn revoke_user_sessions(&self, user_id: &str) -> Result<BackendOutcome>;
@@ -250,6 +324,12 @@ pub trait AdminBackend: Send + Sync {
     async fn token_revoked(&self, jti: &str) -> Result<Option<bool>>;
     /// The provider's published signing keys (a JWKS document), when it has one.
     async fn jwks(&self) -> Result<Option<Vec<u8>>>;
+
+    /// The link the last forced reset of `user_id` created for the user, handed out once
+    /// (`None` where a reset creates none).
+    fn take_handoff(&self, _user_id: &str) -> Option<Handoff> {
+        None
+    }
 
     /// The HTTP calls `kind` on `target` makes at this provider, in order, for the dry run.
     /// Empty when the adapter does not describe them.

@@ -28,8 +28,8 @@ use url::Url;
 
 use super::vendor::{self, PlannedCall, RateGate, ScopeProbe, segment};
 use super::{
-    Activity, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Page, Result, Session,
-    SessionDetail, User, UserState,
+    Activity, ActivityRecord, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Origin,
+    Page, Result, Session, SessionDetail, User, UserState,
 };
 use crate::config::BackendKind;
 use crate::http::{self, HttpClient, Idempotency};
@@ -331,6 +331,22 @@ impl LogEvent {
 
     fn user_agent(&self) -> Option<String> {
         self.client.as_ref()?.user_agent.as_ref()?.raw_user_agent.clone()
+    }
+
+    /// Where Okta placed the client: `client.geographicalContext` and the network facts of
+    /// `securityContext` (AS number and organisation, anonymizing proxy).
+    pub fn origin(&self) -> Option<Origin> {
+        let geo = self.client.as_ref().and_then(|c| c.geographical_context.as_ref());
+        let sc = self.security_context.as_ref();
+        Origin {
+            city: geo.and_then(|g| g.city.clone()),
+            country: geo.and_then(|g| g.country.clone()),
+            coords: geo.and_then(|g| g.geolocation).map(|p| (p.lat, p.lon)),
+            asn: sc.and_then(|s| s.as_number),
+            as_org: sc.and_then(|s| s.as_org.clone()),
+            proxy: sc.and_then(|s| s.is_proxy) == Some(true),
+        }
+        .nonempty()
     }
 
     fn failed(&self) -> bool {
@@ -1175,11 +1191,27 @@ impl AdminBackend for Okta {
     }
 
     async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>> {
+        let page = self.activity_records_page(cursor).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|r| r.activity).collect(),
+            cursor: page.cursor,
+            more: page.more,
+        })
+    }
+
+    /// Each System Log event with the place and network Okta gives for its client.
+    async fn activity_records_page(&self, cursor: Option<String>) -> Result<Page<ActivityRecord>> {
         let (events, next) = self.log_page(None, cursor.as_deref()).await?;
         Ok(Page {
             // Okta always links a next page when polling: an empty page is the end for now.
             more: !events.is_empty() && next.is_some() && next != cursor,
-            items: events.into_iter().map(Activity::from).collect(),
+            items: events
+                .into_iter()
+                .map(|e| ActivityRecord {
+                    origin: e.origin(),
+                    activity: Activity::from(e),
+                })
+                .collect(),
             cursor: next.or(cursor),
         })
     }
