@@ -30,6 +30,13 @@
 //! # jwks_url = "https://idp.example/ssf/jwks"
 //! # audience = "https://gatehouse.example/demo"
 //!
+//! [profiles.demo.introspection]     # a standard OAuth client (optional; see oauth.rs)
+//! issuer = "https://idp.example"    # endpoints from discovery, or name them:
+//! # introspection_endpoint = "https://idp.example/oauth2/introspect"   # RFC 7662
+//! # revocation_endpoint = "https://idp.example/oauth2/revoke"          # RFC 7009
+//! client_id = "gatehouse-introspect" # secret: keyring `profile/<name>/introspection-secret`
+//! # auth = "basic"                  # basic (client_secret_basic) | post (client_secret_post)
+//!
 //! [profiles.acme]                   # Keycloak: a confidential client with a service account
 //! kind = "keycloak"
 //! base_url = "https://sso.acme.example"
@@ -158,6 +165,83 @@ pub struct RawProfile {
     /// Auth0: the Management API audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// A standard OAuth client (`[profiles.NAME.introspection]`): RFC 7662 introspection verifies
+    /// a held token's revocation, RFC 7009 revokes it where the provider's admin API cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection: Option<RawIntrospection>,
+}
+
+/// `[profiles.NAME.introspection]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntrospection {
+    /// Where discovery finds the endpoints (OIDC or RFC 8414 metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    pub client_id: String,
+    /// `basic` (default) or `post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_http: bool,
+}
+
+/// `[profiles.NAME.introspection]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntrospectionConfig {
+    pub issuer: Option<Url>,
+    pub introspection_endpoint: Option<Url>,
+    pub revocation_endpoint: Option<Url>,
+    pub client_id: String,
+    pub auth: crate::oauth::ClientAuth,
+}
+
+impl RawIntrospection {
+    pub fn validate(&self) -> Result<IntrospectionConfig, String> {
+        let url = |field: &str, v: &Option<String>| -> Result<Option<Url>, String> {
+            let Some(v) = v else { return Ok(None) };
+            let u = Url::parse(v).map_err(|e| format!("introspection.{field}: {e}"))?;
+            match u.scheme() {
+                "https" => {}
+                "http" if self.allow_insecure_http || is_loopback(&u) => {}
+                _ => {
+                    return Err(format!(
+                        "introspection.{field} must be https (plain http only to loopback or with allow_insecure_http)"
+                    ));
+                }
+            }
+            if !u.username().is_empty() || u.password().is_some() {
+                return Err(format!("introspection.{field} must not carry credentials"));
+            }
+            Ok(Some(u))
+        };
+        let issuer = url("issuer", &self.issuer)?;
+        let introspection_endpoint = url("introspection_endpoint", &self.introspection_endpoint)?;
+        let revocation_endpoint = url("revocation_endpoint", &self.revocation_endpoint)?;
+        if issuer.is_none() && introspection_endpoint.is_none() {
+            return Err("introspection needs issuer (discovery) or introspection_endpoint".into());
+        }
+        let id = self.client_id.trim();
+        if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+            return Err("introspection.client_id must be 1 to 200 printable characters".into());
+        }
+        let auth = match self.auth.as_deref() {
+            None | Some("basic") => crate::oauth::ClientAuth::Basic,
+            Some("post") => crate::oauth::ClientAuth::Post,
+            Some(other) => return Err(format!("introspection.auth {other:?} is not basic or post")),
+        };
+        Ok(IntrospectionConfig {
+            issuer,
+            introspection_endpoint,
+            revocation_endpoint,
+            client_id: id.to_string(),
+            auth,
+        })
+    }
 }
 
 /// How a profile authenticates, per kind, validated.
@@ -254,6 +338,8 @@ pub struct Profile {
     pub timeout: Duration,
     pub realm: Option<String>,
     pub ssf: Option<crate::ssf::SsfConfig>,
+    /// The standard OAuth client used to introspect (and, where needed, revoke) held tokens.
+    pub introspection: Option<IntrospectionConfig>,
     pub settings: KindSettings,
     raw: RawProfile,
 }
@@ -326,6 +412,12 @@ impl Profile {
             .map(crate::ssf::RawSsf::validate)
             .transpose()
             .map_err(invalid)?;
+        let introspection = raw
+            .introspection
+            .as_ref()
+            .map(RawIntrospection::validate)
+            .transpose()
+            .map_err(invalid)?;
         Ok(Profile {
             name: name.to_string(),
             kind,
@@ -335,6 +427,7 @@ impl Profile {
             timeout,
             realm: raw.realm.clone(),
             ssf,
+            introspection,
             settings,
             raw,
         })
@@ -359,6 +452,11 @@ impl Profile {
     pub fn secret_name(&self) -> Result<SecretName, crate::secrets::Error> {
         let entry = self.secret_kind().map_or("client-secret", SecretKind::entry);
         SecretName::new(format!("profile/{}/{entry}", self.name))
+    }
+
+    /// The keyring entry of the `[introspection]` client's secret.
+    pub fn introspection_secret_name(&self) -> Result<SecretName, crate::secrets::Error> {
+        SecretName::new(format!("profile/{}/introspection-secret", self.name))
     }
 
     pub fn raw(&self) -> &RawProfile {

@@ -47,6 +47,16 @@ pub fn report_action(r: &ActionReport, json: bool) -> anyhow::Result<()> {
                 r.residual.note
             ),
         }
+        if let Some(h) = &r.handover {
+            // Shown here once: the audit log keeps only its kind, expiry and SHA-256.
+            println!(
+                "  {} for the owner (shown once, not stored): {}",
+                h.kind,
+                output::clean(h.url_or_code.expose(), 2000)
+            );
+            println!("    expires {}", output::time(h.expires_at));
+            println!("    {}", output::clean(&h.note, 600));
+        }
     }
     if r.verified {
         Ok(())
