@@ -113,7 +113,7 @@ pub struct ActionReport {
     /// A credential the action minted for the account's owner (e.g. Kratos's recovery code),
     /// shown here once; the audit log and the store keep only its kind, expiry and SHA-256.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub handover: Option<backend::Handover>,
+    pub handover: Option<Box<backend::Handover>>,
 }
 
 /// One item of a bulk run.
@@ -355,7 +355,10 @@ impl Actions {
         if let (Some(h), Some(obj)) = (&handover, summary.as_object_mut()) {
             obj.insert("handover".into(), h.audit_record());
         }
-        let report = ActionReport { handover, ..report };
+        let report = ActionReport {
+            handover: handover.map(Box::new),
+            ..report
+        };
         self.finish(&id, "succeeded", &summary).await?;
         self.record(&id, "outcome", kind, target, summary).await?;
         // Shared Signals (issue 9): only a verified revoke/reset is announced.
@@ -677,5 +680,35 @@ impl Actions {
                 Some(step(kind, &t))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn a_held_token_is_named_by_its_jti_or_a_digest_never_by_itself() {
+        let enc =
+            |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let header = enc(serde_json::json!({"alg": "EdDSA", "typ": "JWT"}));
+        let jwt = format!(
+            "{header}.{}.c2ln",
+            enc(serde_json::json!({"jti": "j-42", "sub": "u"}))
+        );
+        let t = crate::secrets::Sensitive::new(jwt);
+        assert_eq!(held_token_target(&t), "j-42");
+
+        let no_jti = format!("{header}.{}.c2ln", enc(serde_json::json!({"sub": "u"})));
+        let opaque = "Vq3x-opaque-access-token-0123456789abcdef";
+        for raw in [no_jti.as_str(), opaque] {
+            let t = crate::secrets::Sensitive::new(raw.to_string());
+            let target = held_token_target(&t);
+            assert!(target.starts_with(DIGEST_PREFIX), "{target}");
+            assert_eq!(target.len(), DIGEST_PREFIX.len() + 32);
+            assert!(!target.contains(raw));
+            assert_eq!(target, held_token_target(&t), "stable");
+        }
     }
 }

@@ -736,6 +736,51 @@ mod tests {
     }
 
     #[test]
+    fn an_introspection_client_is_validated_and_round_trips_without_its_secret() {
+        let mut p = raw("keycloak", "https://sso.example");
+        p.realm = Some("acme".into());
+        p.introspection = Some(RawIntrospection {
+            issuer: Some("https://sso.example/realms/acme".into()),
+            client_id: "rs-api".into(),
+            auth: Some("post".into()),
+            ..Default::default()
+        });
+        let v = Profile::validate("kc", p.clone()).unwrap();
+        let i = v.introspection.as_ref().unwrap();
+        assert_eq!(i.auth, crate::oauth::ClientAuth::Post);
+        assert_eq!(i.client_id, "rs-api");
+        assert_eq!(
+            v.introspection_secret_name().unwrap().as_str(),
+            "profile/kc/introspection-secret"
+        );
+        let text = toml::to_string(&p).unwrap();
+        assert!(text.contains("[introspection]"), "{text}");
+        assert_eq!(toml::from_str::<RawProfile>(&text).unwrap(), p);
+
+        let bad = |edit: &dyn Fn(&mut RawIntrospection)| {
+            let mut q = p.clone();
+            if let Some(i) = q.introspection.as_mut() {
+                edit(i);
+            }
+            Profile::validate("kc", q).unwrap_err().to_string()
+        };
+        assert!(bad(&|i| i.auth = Some("jwt".into())).contains("not basic or post"));
+        assert!(bad(&|i| i.issuer = Some("http://idp.example".into())).contains("must be https"));
+        assert!(bad(&|i| i.issuer = None).contains("needs issuer"));
+        assert!(bad(&|i| i.client_id = " ".into()).contains("client_id"));
+        assert!(
+            bad(&|i| i.introspection_endpoint = Some("https://u:p@idp.example/i".into()))
+                .contains("credentials")
+        );
+        // Loopback http is fine (the test servers).
+        let mut q = p.clone();
+        if let Some(i) = q.introspection.as_mut() {
+            i.issuer = Some("http://127.0.0.1:9000".into());
+        }
+        assert!(Profile::validate("kc", q).is_ok());
+    }
+
+    #[test]
     fn each_kind_gets_its_settings_and_its_keyring_entry() {
         let mut kc = raw("keycloak", "https://sso.example");
         kc.realm = Some("acme".into());
