@@ -156,4 +156,36 @@ describe('ActionDialog', () => {
     expect(banner.textContent).toContain('the token has no jti');
     expect((screen.getByTestId('confirm-run') as HTMLButtonElement).disabled).toBe(true);
   });
+
+  it('shows a recovery code minted for the owner once, as text, with its expiry', async () => {
+    const reset = step('force_password_reset', 'i1', 'Force a password reset for user i1.');
+    mockBackend({
+      plan_action: () => [reset],
+      run_steps: () => [
+        {
+          status: 'done',
+          step: reset,
+          report: {
+            ...report('i1', true, null),
+            kind: 'force_password_reset' as const,
+            handover: {
+              kind: 'recovery_code',
+              urlOrCode: '<b>48213377</b>',
+              expiresAt: '2026-12-01T12:00:00Z',
+              note: 'Re-activate the identity first.',
+            },
+          },
+        },
+      ],
+    });
+    render(ActionDialog, { request: { intent: 'force_password_reset', targets: ['i1'], title: 'Reset' }, onclose: () => {} });
+    await screen.findAllByTestId('plan-step');
+    await fireEvent.click(screen.getByTestId('confirm-run'));
+    const box = await screen.findByTestId('handover');
+    expect(box.textContent).toContain('recovery_code');
+    expect(box.textContent).toContain('<b>48213377</b>');
+    expect(box.querySelector('b')).toBeNull();
+    expect(box.textContent).toContain('2026-12-01');
+    expect(box.textContent).toContain('Re-activate the identity first.');
+  });
 });

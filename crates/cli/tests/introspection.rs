@@ -122,7 +122,9 @@ fn a_held_token_is_revoked_and_verified_by_introspection() {
         by.starts_with("verified by RFC 7662 introspection at ") && by.contains("active: false"),
         "{by}"
     );
-    let text = gh.ok(&["revoke", "token", "--opaque", &held]);
+    let out = gh.run(&["revoke", "token", "--opaque", "-"], Some(&held));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("already done"), "{text}");
     assert!(text.contains("[ok] verified by RFC 7662 introspection"), "{text}");
 

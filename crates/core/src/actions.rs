@@ -473,16 +473,15 @@ impl Actions {
                 let introspected = introspector.is_some();
                 if let Some((token, oauth, endpoint)) = introspector {
                     match oauth.introspect(token, None).await {
-                        Ok(i) => check(
+                        Ok(i) if i.active => check(
+                            format!("RFC 7662 introspection at {endpoint}: token {target} is still active"),
+                            false,
+                        ),
+                        Ok(_) => check(
                             format!(
-                                "verified by RFC 7662 introspection at {endpoint}: token {target} is {}",
-                                if i.active {
-                                    "still active"
-                                } else {
-                                    "inactive (active: false)"
-                                }
+                                "verified by RFC 7662 introspection at {endpoint}: token {target} is inactive (active: false)"
                             ),
-                            !i.active,
+                            true,
                         ),
                         Err(e) => check(format!("RFC 7662 introspection at {endpoint}: {e}"), false),
                     }
@@ -496,9 +495,13 @@ impl Actions {
                     }
                 } else {
                     match self.backend.token_revoked(target).await {
-                        Ok(Some(r)) => check(
+                        Ok(Some(true)) => check(
                             format!("verified by the backend's revocation list: token {target} is refused"),
-                            r,
+                            true,
+                        ),
+                        Ok(Some(false)) => check(
+                            format!("the backend's revocation list still accepts token {target}"),
+                            false,
                         ),
                         Ok(None) if introspected => {}
                         Ok(None) => check(format!("token {target}: the backend cannot tell"), false),

@@ -302,7 +302,12 @@ alreadyDone: boolean;
 /**
  * A pending action from an earlier, interrupted run was resumed.
  */
-resumed: boolean; sessionsRevoked: string[]; verified: boolean; checks: Check[]; residual: Residual }
+resumed: boolean; sessionsRevoked: string[]; verified: boolean; checks: Check[]; residual: Residual; 
+/**
+ * A credential the action minted for the account's owner (e.g. Kratos's recovery code),
+ * shown here once; the audit log and the store keep only its kind, expiry and SHA-256.
+ */
+handover?: Handover | null }
 export type AppStatus = { version: string; dataDir: string; configDir: string; keyring: KeyringHealth }
 export type BackendKind = "authd" | "keycloak" | "okta" | "auth0" | "kratos"
 export type BaselinePlace = { place: string; events: number; sessions: number }
@@ -553,6 +558,26 @@ username: string | null; sessionId: string | null; kind: Kind; severity: Severit
  * The whole finding with its explanation and evidence (the `analyze --json` shape).
  */
 finding: Finding }
+/**
+ * A credential an action minted for the analyst to give to the account's owner (a recovery
+ * code or link, a password-change ticket). It reaches the analyst once, in the action's result
+ * (the CLI prints it, the desktop shows it); the audit log and the store keep only
+ * [`Handover::audit_record`]: that it was made, its expiry and its SHA-256.
+ */
+export type Handover = { 
+/**
+ * `recovery_code`, `recovery_link`, `password_change_ticket`, …
+ */
+kind: string; 
+/**
+ * The credential itself. Serialized only as part of the result shown to the analyst.
+ */
+urlOrCode: string; expiresAt: string | null; 
+/**
+ * How to use it, in the analyst's words (e.g. where the code is entered, what must happen
+ * first).
+ */
+note: string }
 export type Incident = { id: string; profile: string; title: string; severity: Severity; status: IncidentStatus; notes: string; createdBy: string; createdAt: string; updatedAt: string; closedAt: string | null; users: string[]; sessions: string[]; findings: string[] }
 export type IncidentStatus = "open" | 
 /**

@@ -18,6 +18,7 @@ pub enum RevokeCommand {
     Token {
         tokens: Vec<String>,
         /// The one token given is an opaque token (not a jti): revoke and introspect it as held.
+        /// Give `-` to read the token from stdin.
         #[arg(long)]
         opaque: bool,
     },
@@ -33,10 +34,18 @@ pub async fn run(cmd: RevokeCommand, profile: Option<&str>, json: bool) -> anyho
     // a bare jti goes through the backend like any other target.
     if let RevokeCommand::Token { tokens, opaque } = &cmd
         && let [one] = tokens.as_slice()
-        && (*opaque || one.trim().matches('.').count() == 2)
+        && (*opaque || one == "-" || one.trim().matches('.').count() == 2)
     {
+        // `-`: from stdin, so the token is not in the process list.
+        let token = if one == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)?;
+            text.trim().to_string()
+        } else {
+            one.clone()
+        };
         let report = Console::open()?
-            .revoke_held_token(profile, gatehouse_core::secrets::Sensitive::new(one.clone()))
+            .revoke_held_token(profile, gatehouse_core::secrets::Sensitive::new(token))
             .await?;
         return super::report_action(&report, json);
     }
