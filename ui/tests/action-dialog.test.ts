@@ -156,11 +156,11 @@ describe('ActionDialog', () => {
           report: {
             ...report('auth0|1', false, null),
             kind: 'force_password_reset' as const,
-            handoff: {
-              what: 'password-change link for the user (the current password works until it is used)',
-              url,
-              urlSha256: 'ab'.repeat(32),
+            handover: {
+              kind: 'password_change_ticket',
+              urlOrCode: url,
               expiresAt: '2026-12-02T10:00:00Z',
+              note: 'Give it through a channel you have verified.',
             },
           },
         },
@@ -169,11 +169,11 @@ describe('ActionDialog', () => {
     render(ActionDialog, { request: { intent: 'force_password_reset', targets: ['auth0|1'], title: 'Reset' }, onclose: () => {} });
     await screen.findAllByTestId('plan-step');
     await fireEvent.click(screen.getByTestId('confirm-run'));
-    const handoff = await screen.findByTestId('handoff');
-    expect(handoff.querySelector('code')?.textContent).toBe(url);
-    expect(handoff.querySelector('b')).toBeNull();
-    expect(handoff.textContent).toContain('verified');
-    expect(handoff.textContent).toContain('2026-12-02');
+    const handover = await screen.findByTestId('handover');
+    expect(handover.querySelector('code')?.textContent).toBe(url);
+    expect(handover.querySelector('b')).toBeNull();
+    expect(handover.textContent).toContain('verified');
+    expect(handover.textContent).toContain('2026-12-02');
   });
 
   it('shows no link block when the action created none', async () => {
@@ -182,7 +182,7 @@ describe('ActionDialog', () => {
     await screen.findAllByTestId('plan-step');
     await fireEvent.click(screen.getByTestId('confirm-run'));
     await screen.findAllByTestId('action-result');
-    expect(screen.queryByTestId('handoff')).toBeNull();
+    expect(screen.queryByTestId('handover')).toBeNull();
   });
 
   it('shows a planning error by kind and offers no way to run', async () => {
@@ -196,5 +196,37 @@ describe('ActionDialog', () => {
     expect(banner.dataset.kind).toBe('Validation');
     expect(banner.textContent).toContain('the token has no jti');
     expect((screen.getByTestId('confirm-run') as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('shows a recovery code minted for the owner once, as text, with its expiry', async () => {
+    const reset = step('force_password_reset', 'i1', 'Force a password reset for user i1.');
+    mockBackend({
+      plan_action: () => [reset],
+      run_steps: () => [
+        {
+          status: 'done',
+          step: reset,
+          report: {
+            ...report('i1', true, null),
+            kind: 'force_password_reset' as const,
+            handover: {
+              kind: 'recovery_code',
+              urlOrCode: '<b>48213377</b>',
+              expiresAt: '2026-12-01T12:00:00Z',
+              note: 'Re-activate the identity first.',
+            },
+          },
+        },
+      ],
+    });
+    render(ActionDialog, { request: { intent: 'force_password_reset', targets: ['i1'], title: 'Reset' }, onclose: () => {} });
+    await screen.findAllByTestId('plan-step');
+    await fireEvent.click(screen.getByTestId('confirm-run'));
+    const box = await screen.findByTestId('handover');
+    expect(box.textContent).toContain('recovery_code');
+    expect(box.textContent).toContain('<b>48213377</b>');
+    expect(box.querySelector('b')).toBeNull();
+    expect(box.textContent).toContain('2026-12-01');
+    expect(box.textContent).toContain('Re-activate the identity first.');
   });
 });

@@ -118,7 +118,7 @@ fn main() -> std::process::ExitCode {
                 Command::ResetPassword(a) => commands::reset::run(a, profile, json).await,
                 Command::Contain(a) => commands::contain::run(a, profile, json).await,
                 Command::Inspect(a) => commands::inspect::run(a, profile, json).await,
-                Command::Audit(c) => commands::audit::run(c, json).await,
+                Command::Audit(c) => commands::audit::run(c, profile, json).await,
                 Command::Incident(c) => commands::incident::run(c, profile, json).await,
                 Command::Report(c) => commands::report::run(c, profile, json).await,
                 Command::Analyze(a) => commands::analyze::run(a, json),

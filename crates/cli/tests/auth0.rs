@@ -175,11 +175,11 @@ fn auth0_profile_sync_detect_and_contain() {
         assert_eq!(st.tickets[0].0, "auth0|1");
         st.tickets[0].1.clone()
     };
-    let handoff = &reset["handoff"];
-    assert_eq!(handoff["url"], url.as_str(), "{reset}");
+    let handover = &reset["handover"];
+    assert_eq!(handover["kind"], "password_change_ticket", "{reset}");
+    assert_eq!(handover["urlOrCode"], url.as_str(), "{reset}");
     let sha = hex::encode(sha2::Sha256::digest(url.as_bytes()));
-    assert_eq!(handoff["urlSha256"], sha.as_str());
-    assert!(handoff["expiresAt"].is_string());
+    assert!(handover["expiresAt"].is_string());
     {
         let st = a0.state();
         assert!(st.sessions.iter().all(|s| s["user_id"] != "auth0|1"));
@@ -199,7 +199,7 @@ fn auth0_profile_sync_detect_and_contain() {
     let text = String::from_utf8_lossy(&out.stdout);
     let bob_url = a0.state().tickets[1].1.clone();
     assert_eq!(text.matches(&bob_url).count(), 1, "{text}");
-    assert!(text.contains("verified channel"), "{text}");
+    assert!(text.contains("password_change_ticket for the owner"), "{text}");
 
     for (path, bytes) in files_under(&dir.path().join("home")) {
         assert!(!contains(&bytes, SECRET), "secret leaked into {}", path.display());

@@ -19,6 +19,8 @@ fn keycloak_profile_sync_revoke_and_contain() {
     f.add_session("s2", "u1", "175.16.199.1", 1_786_025_400_000);
     f.add_session("s3", "u2", "81.2.69.160", 1_786_025_500_000);
     f.consents.insert("u1".into(), vec!["web-app".into()]);
+    // A long-lived offline token on a second client, with no consent screen of its own.
+    f.add_offline_session("off1", "u1", "mobile-app", "198.51.100.20", 1_786_025_350_000);
     for i in 0..5 {
         f.add_event(
             None,
@@ -63,7 +65,7 @@ fn keycloak_profile_sync_revoke_and_contain() {
 
     let report = gh.json(&["sync"]);
     assert_eq!(report["users"], 2, "{report}");
-    assert_eq!(report["sessions"], 3, "{report}");
+    assert_eq!(report["sessions"], 4, "{report}");
     assert_eq!(report["activity"], 6, "{report}");
     assert_eq!(
         gh.json(&["sync"])["activity"],
@@ -71,7 +73,17 @@ fn keycloak_profile_sync_revoke_and_contain() {
         "a second sync brings only what is new"
     );
     let sessions = gh.json(&["sessions", "--user", "u1", "--active"]);
-    assert_eq!(sessions.as_array().unwrap().len(), 2);
+    let ids: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{sessions}");
+    assert!(
+        ids.contains(&"offline:off1"),
+        "the offline session is listed, marked: {ids:?}"
+    );
 
     let r = gh.json(&["revoke", "session", "s2"]);
     assert_eq!(r["verified"], true, "{r}");
@@ -108,6 +120,37 @@ fn keycloak_profile_sync_revoke_and_contain() {
         done.as_array().unwrap().iter().all(|r| r["verified"] == true),
         "{done}"
     );
+    // Keycloak's own audit trail holds our calls, and verification says so.
+    let checks = done[0]["checks"].to_string();
+    assert!(checks.contains("the provider's admin events record"), "{checks}");
+    assert!(
+        done[0]["sessionsRevoked"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("offline:off1")),
+        "{done}"
+    );
+    let ev = gh.json(&["audit", "provider", "--target", "u1"]);
+    assert_eq!(ev["recorded"], true, "{ev}");
+    let paths: Vec<&str> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resourcePath"].as_str().unwrap())
+        .collect();
+    for p in [
+        "users/u1/reset-password",
+        "users/u1",
+        "users/u1/logout",
+        "users/u1/consents/web-app",
+        "users/u1/consents/mobile-app",
+    ] {
+        assert!(paths.contains(&p), "{p} not in {paths:?}");
+    }
+    assert!(paths.iter().all(|p| p.starts_with("users/u1")), "{paths:?}");
+    let text = gh.ok(&["audit", "provider"]);
+    assert!(text.contains("the provider stores admin events"), "{text}");
+    assert!(text.contains("sessions/s2"), "{text}");
     {
         let st = kc.state();
         assert!(st.sessions.iter().all(|s| s["userId"] != "u1"));
@@ -117,6 +160,7 @@ fn keycloak_profile_sync_revoke_and_contain() {
             serde_json::json!(["UPDATE_PASSWORD", "CONFIGURE_TOTP"])
         );
         assert!(st.consents["u1"].is_empty(), "offline tokens revoked");
+        assert!(st.offline_sessions.is_empty(), "the offline session is gone");
         assert_eq!(st.sessions.len(), 1, "bob's session is untouched");
     }
     assert_eq!(gh.json(&["audit", "verify"])["ok"], true);
@@ -167,4 +211,51 @@ fn a_missing_role_is_reported_by_profile_test_and_by_the_action() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("manage-users"), "{err}");
     gh.ok(&["profile", "remove", "kc2"]);
+}
+
+#[test]
+fn with_admin_events_off_the_cross_check_is_said_missing_not_faked() {
+    require_session_bus();
+    let mut f = Keycloak::new("acme", "gatehouse", SECRET);
+    f.add_user("u1", "alice");
+    f.add_session("s1", "u1", "203.0.113.7", 1_786_025_333_000);
+    f.admin_events_enabled = false;
+    let kc = f.start();
+    let dir = tempfile::tempdir().unwrap();
+    let gh = Gh::new(&dir.path().join("home"));
+    let out = gh.run(
+        &[
+            "profile",
+            "add",
+            "kc3",
+            "--kind",
+            "keycloak",
+            "--url",
+            &kc.url,
+            "--realm",
+            "acme",
+            "--client-id",
+            "gatehouse",
+        ],
+        Some(&format!("{SECRET}\n")),
+    );
+    assert!(out.status.success());
+    let check = gh.json(&["profile", "test"]);
+    assert!(
+        check["warnings"]
+            .to_string()
+            .contains("adminEventsEnabled = false"),
+        "{check}"
+    );
+    let r = gh.json(&["revoke", "user", "u1"]);
+    assert_eq!(r["verified"], true, "the state checks still verify it: {r}");
+    assert!(!r["checks"].to_string().contains("admin events"), "{r}");
+    let ev = gh.json(&["audit", "provider"]);
+    assert_eq!(ev["recorded"], false, "{ev}");
+    assert!(ev["events"].as_array().unwrap().is_empty());
+    assert!(
+        ev["notes"].to_string().contains("adminEventsEnabled = false"),
+        "{ev}"
+    );
+    gh.ok(&["profile", "remove", "kc3"]);
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::{Gh, contains, files_under, require_session_bus};
 use gatehouse_fakes::kratos::Kratos;
+use sha2::{Digest, Sha256};
 
 const KEY: &str = "ory_pat_S3CRET-kr-do-not-leak";
 
@@ -64,6 +65,8 @@ fn kratos_profile_sync_revoke_and_contain() {
         "{text}"
     );
     assert!(text.contains("DELETE /admin/identities/i1/sessions"), "{text}");
+    assert!(text.contains("PATCH /admin/identities/i1"), "{text}");
+    assert!(text.contains("POST /admin/recovery/code"), "{text}");
     assert_eq!(
         kr.state().calls.iter().filter(|c| !c.starts_with("GET")).count(),
         calls_before,
@@ -74,8 +77,24 @@ fn kratos_profile_sync_revoke_and_contain() {
         done.as_array().unwrap().iter().all(|r| r["verified"] == true),
         "{done}"
     );
+    // The recovery code reaches the analyst once, in the result.
+    let (code, digest) = {
+        let st = kr.state();
+        assert_eq!(st.recovery.len(), 1, "{:?}", st.recovery);
+        let code = st.recovery[0]["secret"].as_str().unwrap().to_string();
+        (code.clone(), hex::encode(Sha256::digest(code.as_bytes())))
+    };
+    let reset = &done[0];
+    assert_eq!(reset["kind"], "force_password_reset");
+    assert_eq!(reset["handover"]["kind"], "recovery_code");
+    assert_eq!(reset["handover"]["urlOrCode"], code.as_str());
+    assert!(reset["handover"]["expiresAt"].is_string(), "{reset}");
+    let checks = reset["checks"].to_string();
+    assert!(checks.contains("identity is inactive"), "{checks}");
+    assert!(done[1].get("handover").is_none(), "{done}");
     {
         let st = kr.state();
+        assert_eq!(st.identities[0]["state"], "inactive");
         assert!(st.identities[0]["credentials"].get("password").is_none());
         assert!(
             st.sessions
@@ -87,9 +106,42 @@ fn kratos_profile_sync_revoke_and_contain() {
             "bob's session is untouched"
         );
     }
+    // A plain-text reset prints the code for the analyst.
+    let text = gh.ok(&["reset-password", "i2", "--require-mfa"]);
+    let code2 = kr.state().recovery[1]["secret"].as_str().unwrap().to_string();
+    assert!(
+        text.contains(&format!(
+            "recovery_code for the owner (shown once, not stored): {code2}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("re-activate"), "{text}");
+
+    // The audit log records that it was made, its expiry and its digest, never the code.
     assert_eq!(gh.json(&["audit", "verify"])["ok"], true);
+    let audit = gh.ok(&["audit", "export"]);
+    let outcome: serde_json::Value = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["action"] == "force_password_reset.outcome" && e["target"] == "i1")
+        .expect("the reset's outcome is audited");
+    let recorded = &outcome["detail"]["handover"];
+    assert_eq!(recorded["sha256"], digest.as_str(), "{outcome}");
+    assert_eq!(recorded["kind"], "recovery_code");
+    assert!(recorded["expires_at"].is_string(), "{outcome}");
+    assert!(
+        !audit.contains(&code) && !audit.contains(&code2),
+        "a code reached the audit log"
+    );
     for (path, bytes) in files_under(&dir.path().join("home")) {
         assert!(!contains(&bytes, KEY), "key leaked into {}", path.display());
+        for c in [&code, &code2] {
+            assert!(
+                !contains(&bytes, c),
+                "recovery code written to {}",
+                path.display()
+            );
+        }
     }
     assert!(!gh.transcript.borrow().contains(KEY));
     gh.ok(&["profile", "remove", "ory"]);

@@ -110,49 +110,10 @@ pub struct ActionReport {
     pub verified: bool,
     pub checks: Vec<Check>,
     pub residual: Residual,
-    /// A one-time link the action created for the user (Auth0's password-change ticket).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handoff: Option<HandoffLink>,
-}
-
-/// A link for the user that the analyst hands over through a verified channel. It is shown once:
-/// the audit log and the store keep only that it was created, its expiry and the SHA-256 of the
-/// URL (to match a link later), never the URL.
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
-#[serde(rename_all = "camelCase")]
-pub struct HandoffLink {
-    /// What the link does, in the analyst's words.
-    pub what: String,
-    /// The URL; `None` in what is recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Hex SHA-256 of the URL.
-    pub url_sha256: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl HandoffLink {
-    fn new(h: backend::Handoff) -> HandoffLink {
-        use sha2::Digest;
-        let url = h.url.expose().clone();
-        HandoffLink {
-            what: "password-change link for the user (the current password works until it is used)".into(),
-            url_sha256: hex::encode(sha2::Sha256::digest(url.as_bytes())),
-            url: Some(url),
-            expires_at: h.expires_at,
-        }
-    }
-}
-
-impl ActionReport {
-    /// The report as the audit log and the `actions` table keep it: without a handoff URL.
-    fn recorded(&self) -> serde_json::Value {
-        let mut kept = self.clone();
-        if let Some(h) = kept.handoff.as_mut() {
-            h.url = None;
-        }
-        serde_json::to_value(&kept).unwrap_or_default()
-    }
+    /// A credential the action minted for the account's owner (e.g. Kratos's recovery code),
+    /// shown here once; the audit log and the store keep only its kind, expiry and SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Box<backend::Handover>>,
 }
 
 /// One item of a bulk run.
@@ -199,6 +160,32 @@ fn describe(kind: ActionKind, target: &str) -> String {
              (enrolling if needed); existing sessions are revoked."
         ),
     }
+}
+
+/// How a held token without a `jti` is named in the actions table and the audit log: a digest,
+/// never the token.
+pub const DIGEST_PREFIX: &str = "sha256:";
+
+/// The id a held token is recorded under: its `jti` when it is a JWT with one, else
+/// `sha256:` and the first 32 hex digits of its SHA-256 (an opaque token is a credential).
+pub fn held_token_target(token: &crate::secrets::Sensitive<String>) -> String {
+    use sha2::Digest;
+    let t = token.expose().trim();
+    if t.matches('.').count() == 2
+        && let Ok(jti) = crate::inspect::jti_of(t)
+    {
+        return jti;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(t.as_bytes()));
+    format!("{DIGEST_PREFIX}{}", &digest[..32])
+}
+
+/// A token the analyst holds (pasted into the inspector or `revoke token`), and the profile's
+/// standard OAuth client (RFC 7662 introspection, RFC 7009 revocation), when it has one.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    token: &'a crate::secrets::Sensitive<String>,
+    oauth: Option<&'a crate::oauth::OAuthClient>,
 }
 
 pub fn step(kind: ActionKind, target: &str) -> Step {
@@ -251,6 +238,33 @@ impl Actions {
 
     /// Runs one action: intent recorded, backend called, outcome recorded, verified.
     pub async fn run(&self, kind: ActionKind, target: &str) -> Result<ActionReport, Error> {
+        self.run_with(kind, target, None).await
+    }
+
+    /// Revokes a token the analyst holds, recorded under its `jti` (or a digest, never the
+    /// token). The backend revokes it when it can, else the profile's RFC 7009 endpoint. It is
+    /// verified by RFC 7662 introspection (`active: false` required) when the profile has an
+    /// introspection client, and by the backend's revocation list when it keeps one; each check
+    /// names which of them it is.
+    pub async fn revoke_held_token(
+        &self,
+        token: &crate::secrets::Sensitive<String>,
+        oauth: Option<&crate::oauth::OAuthClient>,
+    ) -> Result<ActionReport, Error> {
+        if token.expose().trim().is_empty() {
+            return Err(Error::Invalid("the token is empty".into()));
+        }
+        let target = held_token_target(token);
+        self.run_with(ActionKind::RevokeToken, &target, Some(Held { token, oauth }))
+            .await
+    }
+
+    async fn run_with(
+        &self,
+        kind: ActionKind,
+        target: &str,
+        held: Option<Held<'_>>,
+    ) -> Result<ActionReport, Error> {
         if target.is_empty() || target.len() > 512 {
             return Err(Error::Invalid("the target id must be 1 to 512 characters".into()));
         }
@@ -297,7 +311,8 @@ impl Actions {
             .execute(pool)
             .await?;
 
-        let outcome = match self.call(kind, target).await {
+        let started = Utc::now();
+        let (outcome, handover) = match self.call(kind, target, held).await {
             Ok(o) => o,
             Err(e) => {
                 // Transport failures leave the action pending (it may have happened); a refusal
@@ -321,12 +336,7 @@ impl Actions {
                 return Err(e.into());
             }
         };
-        // Taken before verification, so a failed re-read cannot leave the link behind unseen.
-        let handoff = match kind {
-            ActionKind::ForcePasswordReset => self.backend.take_handoff(target).map(HandoffLink::new),
-            _ => None,
-        };
-        let checks = self.verify(kind, target, &outcome).await;
+        let checks = self.verify(kind, target, &outcome, started, held).await;
         let verified = checks.iter().all(|c| c.ok);
         let residual = self.residual(&outcome);
         let report = ActionReport {
@@ -339,9 +349,16 @@ impl Actions {
             verified,
             checks,
             residual,
-            handoff,
+            handover: None,
         };
-        let summary = report.recorded();
+        let mut summary = serde_json::to_value(&report).unwrap_or_default();
+        if let (Some(h), Some(obj)) = (&handover, summary.as_object_mut()) {
+            obj.insert("handover".into(), h.audit_record());
+        }
+        let report = ActionReport {
+            handover: handover.map(Box::new),
+            ..report
+        };
         self.finish(&id, "succeeded", &summary).await?;
         self.record(&id, "outcome", kind, target, summary).await?;
         // Shared Signals (issue 9): only a verified revoke/reset is announced.
@@ -351,22 +368,67 @@ impl Actions {
         Ok(report)
     }
 
-    async fn call(&self, kind: ActionKind, target: &str) -> Result<BackendOutcome, backend::Error> {
-        match kind {
-            ActionKind::RevokeSession => self.backend.revoke_session(target).await,
-            ActionKind::RevokeUserSessions => self.backend.revoke_user_sessions(target).await,
-            ActionKind::RevokeToken => self.backend.revoke_token(target).await,
+    /// A held token: the backend revokes it by `jti` when it can, else the RFC 7009 endpoint
+    /// (introspected first, so a token already inactive is reported as already done).
+    async fn revoke_held(&self, target: &str, held: Held<'_>) -> Result<BackendOutcome, backend::Error> {
+        if self.backend.capabilities().revoke_token && !target.starts_with(DIGEST_PREFIX) {
+            return self.backend.revoke_token(target).await;
+        }
+        let Some(oauth) = held.oauth.filter(|o| o.endpoints().revocation.is_some()) else {
+            return Err(backend::Error::Unsupported {
+                backend: self.backend.kind().as_str(),
+                what: "revoke this token (the provider cannot, and the profile has no [introspection] client with an RFC 7009 revocation endpoint)",
+            });
+        };
+        let already_inactive = match oauth.endpoints().introspection {
+            Some(_) => !oauth.introspect(held.token, None).await?.active,
+            None => false,
+        };
+        if !already_inactive {
+            oauth.revoke(held.token, None).await?;
+        }
+        Ok(BackendOutcome {
+            already_done: already_inactive,
+            sessions_revoked: Vec::new(),
+            access_tokens_covered: Vec::new(),
+            backend_exposure_until: None,
+        })
+    }
+
+    async fn call(
+        &self,
+        kind: ActionKind,
+        target: &str,
+        held: Option<Held<'_>>,
+    ) -> Result<(BackendOutcome, Option<backend::Handover>), backend::Error> {
+        if let (ActionKind::RevokeToken, Some(h)) = (kind, held) {
+            return Ok((self.revoke_held(target, h).await?, None));
+        }
+        let outcome = match kind {
+            ActionKind::RevokeSession => self.backend.revoke_session(target).await?,
+            ActionKind::RevokeUserSessions => self.backend.revoke_user_sessions(target).await?,
+            ActionKind::RevokeToken => self.backend.revoke_token(target).await?,
             // A provider that cannot require MFA per user still gets the reset; the step's calls
             // and `profile test` say that MFA is not part of it there.
             ActionKind::ForcePasswordReset => {
                 let mfa = self.backend.capabilities().force_reset_with_mfa;
-                self.backend.force_password_reset(target, mfa).await
+                return self.backend.force_reset(target, mfa).await;
             }
-        }
+        };
+        Ok((outcome, None))
     }
 
     /// Re-reads the backend's state; a check that cannot be made is reported as failed, not skipped.
-    async fn verify(&self, kind: ActionKind, target: &str, outcome: &BackendOutcome) -> Vec<Check> {
+    /// Where the provider keeps an audit trail of admin calls (Keycloak's admin events) and it is
+    /// on, our calls on the target must be in it too.
+    async fn verify(
+        &self,
+        kind: ActionKind,
+        target: &str,
+        outcome: &BackendOutcome,
+        started: DateTime<Utc>,
+        held: Option<Held<'_>>,
+    ) -> Vec<Check> {
         let mut checks = Vec::new();
         let mut check = |what: String, ok: bool| checks.push(Check { what, ok });
         match kind {
@@ -402,18 +464,57 @@ impl Actions {
                 }
                 Err(e) => check(format!("re-read sessions of user {target}: {e}"), false),
             },
-            ActionKind::RevokeToken => match self.backend.token_revoked(target).await {
-                Ok(Some(r)) => check(format!("token {target} is refused"), r),
-                Ok(None) => check(format!("token {target}: the backend cannot tell"), false),
-                Err(e) => check(format!("re-read token {target}: {e}"), false),
-            },
+            ActionKind::RevokeToken => {
+                // RFC 7662 first: the authorization server's own answer about the very token.
+                let introspector = held.and_then(|h| {
+                    let o = h.oauth?;
+                    Some((h.token, o, o.endpoints().introspection.clone()?))
+                });
+                let introspected = introspector.is_some();
+                if let Some((token, oauth, endpoint)) = introspector {
+                    match oauth.introspect(token, None).await {
+                        Ok(i) if i.active => check(
+                            format!("RFC 7662 introspection at {endpoint}: token {target} is still active"),
+                            false,
+                        ),
+                        Ok(_) => check(
+                            format!(
+                                "verified by RFC 7662 introspection at {endpoint}: token {target} is inactive (active: false)"
+                            ),
+                            true,
+                        ),
+                        Err(e) => check(format!("RFC 7662 introspection at {endpoint}: {e}"), false),
+                    }
+                }
+                if target.starts_with(DIGEST_PREFIX) {
+                    if !introspected {
+                        check(
+                            format!("token {target}: nothing can tell (no jti, no introspection)"),
+                            false,
+                        );
+                    }
+                } else {
+                    match self.backend.token_revoked(target).await {
+                        Ok(Some(true)) => check(
+                            format!("verified by the backend's revocation list: token {target} is refused"),
+                            true,
+                        ),
+                        Ok(Some(false)) => check(
+                            format!("the backend's revocation list still accepts token {target}"),
+                            false,
+                        ),
+                        Ok(None) if introspected => {}
+                        Ok(None) => check(format!("token {target}: the backend cannot tell"), false),
+                        Err(e) => check(format!("re-read token {target}: {e}"), false),
+                    }
+                }
+            }
             ActionKind::ForcePasswordReset => {
                 match self.backend.user_state(target).await {
                     Ok(s) => {
                         check(
                         match s.password_change_required {
-                            None => "a password change is required (the provider keeps no such flag to read back)"
-                                .into(),
+                            None => "a password change is required (the provider keeps no such flag to read back)".into(),
                             Some(_) => "a password change is required".into(),
                         },
                         s.password_change_required == Some(true),
@@ -428,9 +529,31 @@ impl Actions {
                             format!("no active session remains ({} found)", s.active_sessions.len()),
                             s.active_sessions.is_empty(),
                         );
+                        for (what, ok) in self.backend.reset_checks(&s) {
+                            check(what, ok);
+                        }
                     }
                     Err(e) => check(format!("re-read user {target}: {e}"), false),
                 }
+            }
+        }
+        if !outcome.already_done {
+            // Clocks differ: look a little before the start; only calls on the target count.
+            let since = started - chrono::Duration::minutes(5);
+            match self.backend.admin_events(since, Some(target)).await {
+                Ok(Some(ev)) if ev.recorded == Some(true) => {
+                    let ours = ev.events.iter().filter(|e| e.error.is_none()).count();
+                    check(
+                        format!(
+                            "the provider's admin events record {ours} call(s) on {target} since the action started"
+                        ),
+                        ours > 0,
+                    );
+                }
+                // Not kept (the realm has them off, or the provider has no such trail): the
+                // limitation is said by `profile test`, the state checks above still hold.
+                Ok(_) => {}
+                Err(e) => check(format!("read the provider's admin events: {e}"), false),
             }
         }
         if !outcome.sessions_revoked.is_empty() {
@@ -568,5 +691,35 @@ impl Actions {
                 Some(step(kind, &t))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn a_held_token_is_named_by_its_jti_or_a_digest_never_by_itself() {
+        let enc =
+            |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let header = enc(serde_json::json!({"alg": "EdDSA", "typ": "JWT"}));
+        let jwt = format!(
+            "{header}.{}.c2ln",
+            enc(serde_json::json!({"jti": "j-42", "sub": "u"}))
+        );
+        let t = crate::secrets::Sensitive::new(jwt);
+        assert_eq!(held_token_target(&t), "j-42");
+
+        let no_jti = format!("{header}.{}.c2ln", enc(serde_json::json!({"sub": "u"})));
+        let opaque = "Vq3x-opaque-access-token-0123456789abcdef";
+        for raw in [no_jti.as_str(), opaque] {
+            let t = crate::secrets::Sensitive::new(raw.to_string());
+            let target = held_token_target(&t);
+            assert!(target.starts_with(DIGEST_PREFIX), "{target}");
+            assert_eq!(target.len(), DIGEST_PREFIX.len() + 32);
+            assert!(!target.contains(raw));
+            assert_eq!(target, held_token_target(&t), "stable");
+        }
     }
 }

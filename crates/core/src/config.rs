@@ -30,6 +30,13 @@
 //! # jwks_url = "https://idp.example/ssf/jwks"
 //! # audience = "https://gatehouse.example/demo"
 //!
+//! [profiles.demo.introspection]     # a standard OAuth client (optional; see oauth.rs)
+//! issuer = "https://idp.example"    # endpoints from discovery, or name them:
+//! # introspection_endpoint = "https://idp.example/oauth2/introspect"   # RFC 7662
+//! # revocation_endpoint = "https://idp.example/oauth2/revoke"          # RFC 7009
+//! client_id = "gatehouse-introspect" # secret: keyring `profile/<name>/introspection-secret`
+//! # auth = "basic"                  # basic (client_secret_basic) | post (client_secret_post)
+//!
 //! [profiles.acme]                   # Keycloak: a confidential client with a service account
 //! kind = "keycloak"
 //! base_url = "https://sso.acme.example"
@@ -159,6 +166,83 @@ pub struct RawProfile {
     /// Auth0: the Management API audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// A standard OAuth client (`[profiles.NAME.introspection]`): RFC 7662 introspection verifies
+    /// a held token's revocation, RFC 7009 revokes it where the provider's admin API cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection: Option<RawIntrospection>,
+}
+
+/// `[profiles.NAME.introspection]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntrospection {
+    /// Where discovery finds the endpoints (OIDC or RFC 8414 metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    pub client_id: String,
+    /// `basic` (default) or `post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_http: bool,
+}
+
+/// `[profiles.NAME.introspection]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntrospectionConfig {
+    pub issuer: Option<Url>,
+    pub introspection_endpoint: Option<Url>,
+    pub revocation_endpoint: Option<Url>,
+    pub client_id: String,
+    pub auth: crate::oauth::ClientAuth,
+}
+
+impl RawIntrospection {
+    pub fn validate(&self) -> Result<IntrospectionConfig, String> {
+        let url = |field: &str, v: &Option<String>| -> Result<Option<Url>, String> {
+            let Some(v) = v else { return Ok(None) };
+            let u = Url::parse(v).map_err(|e| format!("introspection.{field}: {e}"))?;
+            match u.scheme() {
+                "https" => {}
+                "http" if self.allow_insecure_http || is_loopback(&u) => {}
+                _ => {
+                    return Err(format!(
+                        "introspection.{field} must be https (plain http only to loopback or with allow_insecure_http)"
+                    ));
+                }
+            }
+            if !u.username().is_empty() || u.password().is_some() {
+                return Err(format!("introspection.{field} must not carry credentials"));
+            }
+            Ok(Some(u))
+        };
+        let issuer = url("issuer", &self.issuer)?;
+        let introspection_endpoint = url("introspection_endpoint", &self.introspection_endpoint)?;
+        let revocation_endpoint = url("revocation_endpoint", &self.revocation_endpoint)?;
+        if issuer.is_none() && introspection_endpoint.is_none() {
+            return Err("introspection needs issuer (discovery) or introspection_endpoint".into());
+        }
+        let id = self.client_id.trim();
+        if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+            return Err("introspection.client_id must be 1 to 200 printable characters".into());
+        }
+        let auth = match self.auth.as_deref() {
+            None | Some("basic") => crate::oauth::ClientAuth::Basic,
+            Some("post") => crate::oauth::ClientAuth::Post,
+            Some(other) => return Err(format!("introspection.auth {other:?} is not basic or post")),
+        };
+        Ok(IntrospectionConfig {
+            issuer,
+            introspection_endpoint,
+            revocation_endpoint,
+            client_id: id.to_string(),
+            auth,
+        })
+    }
 }
 
 /// How a profile authenticates, per kind, validated.
@@ -257,6 +341,8 @@ pub struct Profile {
     pub timeout: Duration,
     pub realm: Option<String>,
     pub ssf: Option<crate::ssf::SsfConfig>,
+    /// The standard OAuth client used to introspect (and, where needed, revoke) held tokens.
+    pub introspection: Option<IntrospectionConfig>,
     pub settings: KindSettings,
     raw: RawProfile,
 }
@@ -329,6 +415,12 @@ impl Profile {
             .map(crate::ssf::RawSsf::validate)
             .transpose()
             .map_err(invalid)?;
+        let introspection = raw
+            .introspection
+            .as_ref()
+            .map(RawIntrospection::validate)
+            .transpose()
+            .map_err(invalid)?;
         Ok(Profile {
             name: name.to_string(),
             kind,
@@ -338,6 +430,7 @@ impl Profile {
             timeout,
             realm: raw.realm.clone(),
             ssf,
+            introspection,
             settings,
             raw,
         })
@@ -362,6 +455,11 @@ impl Profile {
     pub fn secret_name(&self) -> Result<SecretName, crate::secrets::Error> {
         let entry = self.secret_kind().map_or("client-secret", SecretKind::entry);
         SecretName::new(format!("profile/{}/{entry}", self.name))
+    }
+
+    /// The keyring entry of the `[introspection]` client's secret.
+    pub fn introspection_secret_name(&self) -> Result<SecretName, crate::secrets::Error> {
+        SecretName::new(format!("profile/{}/introspection-secret", self.name))
     }
 
     pub fn raw(&self) -> &RawProfile {
@@ -638,6 +736,51 @@ mod tests {
             client_id: "console".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_introspection_client_is_validated_and_round_trips_without_its_secret() {
+        let mut p = raw("keycloak", "https://sso.example");
+        p.realm = Some("acme".into());
+        p.introspection = Some(RawIntrospection {
+            issuer: Some("https://sso.example/realms/acme".into()),
+            client_id: "rs-api".into(),
+            auth: Some("post".into()),
+            ..Default::default()
+        });
+        let v = Profile::validate("kc", p.clone()).unwrap();
+        let i = v.introspection.as_ref().unwrap();
+        assert_eq!(i.auth, crate::oauth::ClientAuth::Post);
+        assert_eq!(i.client_id, "rs-api");
+        assert_eq!(
+            v.introspection_secret_name().unwrap().as_str(),
+            "profile/kc/introspection-secret"
+        );
+        let text = toml::to_string(&p).unwrap();
+        assert!(text.contains("[introspection]"), "{text}");
+        assert_eq!(toml::from_str::<RawProfile>(&text).unwrap(), p);
+
+        let bad = |edit: &dyn Fn(&mut RawIntrospection)| {
+            let mut q = p.clone();
+            if let Some(i) = q.introspection.as_mut() {
+                edit(i);
+            }
+            Profile::validate("kc", q).unwrap_err().to_string()
+        };
+        assert!(bad(&|i| i.auth = Some("jwt".into())).contains("not basic or post"));
+        assert!(bad(&|i| i.issuer = Some("http://idp.example".into())).contains("must be https"));
+        assert!(bad(&|i| i.issuer = None).contains("needs issuer"));
+        assert!(bad(&|i| i.client_id = " ".into()).contains("client_id"));
+        assert!(
+            bad(&|i| i.introspection_endpoint = Some("https://u:p@idp.example/i".into()))
+                .contains("credentials")
+        );
+        // Loopback http is fine (the test servers).
+        let mut q = p.clone();
+        if let Some(i) = q.introspection.as_mut() {
+            i.issuer = Some("http://127.0.0.1:9000".into());
+        }
+        assert!(Profile::validate("kc", q).is_ok());
     }
 
     #[test]

@@ -183,11 +183,108 @@ impl Console {
         Ok(())
     }
 
+    /// Sets a profile's standard OAuth client (`[introspection]`): validated, its secret to the
+    /// keyring, then the config file; audited without the secret.
+    pub async fn set_introspection(
+        &self,
+        name: &str,
+        raw: crate::config::RawIntrospection,
+        secret: Sensitive<String>,
+    ) -> Result<Profile, Error> {
+        let mut config = self.config()?;
+        let current = config.get(name)?.clone();
+        let mut updated = current.raw().clone();
+        updated.introspection = Some(raw);
+        let profile = Profile::validate(name, updated)?;
+        if secret.expose().is_empty() {
+            return Err(crate::config::Error::Invalid {
+                profile: name.to_string(),
+                message: "the introspection client's secret is required".into(),
+            }
+            .into());
+        }
+        self.secrets.put(&profile.introspection_secret_name()?, &secret)?;
+        // Removing the default profile clears the default and adding it back restores it.
+        config.remove(name)?;
+        config.add(profile.clone())?;
+        config.save()?;
+        self.audit_log()
+            .await?
+            .append(crate::audit::NewEntry {
+                actor: actor(),
+                action: "profile.introspection_set".into(),
+                profile: Some(name.to_string()),
+                target: Some(name.to_string()),
+                detail: serde_json::json!({
+                    "client_id": profile.introspection.as_ref().map(|i| i.client_id.clone()),
+                    "secret": "OS keyring",
+                }),
+            })
+            .await?;
+        Ok(profile)
+    }
+
+    /// The profile's standard OAuth client, when it configures one: endpoints named in the
+    /// config win over discovered ones; the secret comes from the keyring.
+    pub async fn oauth_client(&self, profile: &Profile) -> Result<Option<crate::oauth::OAuthClient>, Error> {
+        let Some(cfg) = &profile.introspection else {
+            return Ok(None);
+        };
+        let secret = self
+            .secrets
+            .get(&profile.introspection_secret_name()?)?
+            .ok_or_else(|| {
+                crate::backend::Error::MissingSecret(format!("{} (introspection client)", profile.name))
+            })?;
+        let http = HttpClient::new(ClientOptions {
+            timeout: Some(profile.timeout),
+            ca_file: profile.ca_file.clone(),
+            ..Default::default()
+        })?;
+        let mut endpoints = match &cfg.issuer {
+            Some(issuer) => crate::oauth::discover(&http, issuer).await?,
+            None => crate::oauth::Endpoints {
+                issuer: None,
+                token: None,
+                introspection: None,
+                revocation: None,
+            },
+        };
+        if let Some(u) = &cfg.introspection_endpoint {
+            endpoints.introspection = Some(u.clone());
+        }
+        if let Some(u) = &cfg.revocation_endpoint {
+            endpoints.revocation = Some(u.clone());
+        }
+        Ok(Some(crate::oauth::OAuthClient::new(
+            http,
+            endpoints,
+            cfg.client_id.clone(),
+            secret,
+            cfg.auth,
+        )))
+    }
+
+    /// Revokes a token the analyst holds (pasted JWT or opaque token) and verifies it, by RFC
+    /// 7662 introspection when the profile has an `[introspection]` client.
+    pub async fn revoke_held_token(
+        &self,
+        profile: Option<&str>,
+        token: Sensitive<String>,
+    ) -> Result<crate::actions::ActionReport, Error> {
+        let actions = self.actions(profile).await?;
+        let oauth = self.oauth_client(&self.profile(profile)?).await?;
+        Ok(actions.revoke_held_token(&token, oauth.as_ref()).await?)
+    }
+
     /// Removes the profile from the config and its secret from the keyring.
     pub fn remove_profile(&self, name: &str) -> Result<(), Error> {
         let mut config = self.config()?;
         let profile = config.remove(name)?;
         self.secrets.delete(&profile.secret_name()?)?;
+        if profile.introspection.is_some() {
+            self.secrets.delete(&profile.introspection_secret_name()?)?;
+        }
         config.save()?;
         Ok(())
     }
@@ -560,6 +657,25 @@ impl Console {
             backend,
             actor: actor(),
             ssf,
+        })
+    }
+
+    /// The provider's own record of admin calls in the last `hours` (Keycloak's admin events),
+    /// optionally only those on one user or session: to cross-check what the console did.
+    pub async fn provider_admin_events(
+        &self,
+        profile: Option<&str>,
+        hours: u32,
+        target: Option<&str>,
+    ) -> Result<crate::backend::ProviderAdminEvents, Error> {
+        let (_, backend) = self.backend(profile)?;
+        let since = chrono::Utc::now() - chrono::Duration::hours(i64::from(hours));
+        backend.admin_events(since, target).await?.ok_or_else(|| {
+            crate::backend::Error::Unsupported {
+                backend: backend.kind().as_str(),
+                what: "list its admin events (it keeps no audit trail of admin calls the console can read)",
+            }
+            .into()
         })
     }
 

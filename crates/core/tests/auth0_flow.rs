@@ -88,16 +88,13 @@ async fn sync_and_contain_an_auth0_account() {
         assert_eq!(st.tickets.len(), 1, "one ticket, never retried");
         st.tickets[0].1.clone()
     };
-    let handoff = reset.handoff.as_ref().expect("the ticket reaches the analyst");
-    assert_eq!(handoff.url.as_deref(), Some(url.as_str()));
-    assert!(handoff.expires_at > chrono::Utc::now() + chrono::Duration::hours(23));
-    assert!(
-        auth0.take_password_ticket("auth0|1").is_none(),
-        "handed out once, to the action's report"
-    );
+    let handover = reset.handover.as_ref().expect("the ticket reaches the analyst");
+    assert_eq!(handover.kind, "password_change_ticket");
+    assert_eq!(handover.url_or_code.expose(), &url);
+    assert!(handover.expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::hours(23));
     let audited = serde_json::to_string(&gatehouse_core::audit::recent(&store, 50).await.unwrap()).unwrap();
     assert!(!audited.contains(&url), "the URL is not audited");
-    assert!(audited.contains(&handoff.url_sha256), "its hash is");
+    assert!(audited.contains(&handover.sha256()), "its hash is");
     let stored: Vec<String> = sqlx::query_scalar("SELECT coalesce(outcome, '') FROM actions")
         .fetch_all(store.pool())
         .await
@@ -113,7 +110,7 @@ async fn sync_and_contain_an_auth0_account() {
         .unwrap();
     assert!(revoke.verified, "{:?}", revoke.checks);
     assert!(revoke.already_done);
-    assert!(revoke.handoff.is_none());
+    assert!(revoke.handover.is_none());
     let until = revoke.residual.until.unwrap();
     assert!(
         until > chrono::Utc::now() + chrono::Duration::hours(23),

@@ -296,3 +296,145 @@ async fn login_events_arrive_oldest_first_and_only_once() {
         ["late"]
     );
 }
+
+#[tokio::test]
+async fn offline_sessions_are_listed_marked_and_revoked_with_the_consents() {
+    let mut f = fake();
+    // Keycloak gives an offline session the id of the login session it came from.
+    f.add_offline_session("s1", "u1", "web-app", "203.0.113.7", 1_786_025_333_000);
+    f.add_offline_session("off9", "u1", "mobile-app", "198.51.100.20", 1_786_025_600_000);
+    let server = f.start();
+    let kc = adapter(&server.url, "kc-secret");
+
+    let mut ids: Vec<String> = kc
+        .user_sessions("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["offline:off9", "offline:s1", "s1", "s2"]);
+    {
+        let calls = &server.state().calls;
+        for client in ["web-app", "mobile-app"] {
+            let line = format!(
+                "GET /admin/realms/acme/users/u1/offline-sessions/{}",
+                gatehouse_fakes::keycloak::client_uuid(client)
+            );
+            assert!(calls.contains(&line), "{line} not in {calls:?}");
+        }
+    }
+    assert_eq!(kc.user_sessions("u2").await.unwrap().len(), 1, "bob has none");
+
+    // One offline session, by its marked id.
+    let out = kc.revoke_session("offline:off9").await.unwrap();
+    assert_eq!(out.sessions_revoked, ["offline:off9"]);
+    assert!(
+        server
+            .state()
+            .calls
+            .contains(&"DELETE /admin/realms/acme/sessions/off9?isOffline=true".to_string())
+    );
+    assert!(!kc.session("offline:off9").await.unwrap().session.active);
+    let planned = kc.planned_calls(ActionKind::RevokeSession, "offline:s1");
+    assert_eq!(
+        planned.last().unwrap().path,
+        "/admin/realms/acme/sessions/s1?isOffline=true"
+    );
+
+    // All of them: logout ends the online ones, the consents take the offline tokens.
+    let out = kc.revoke_user_sessions("u1").await.unwrap();
+    assert!(
+        out.sessions_revoked.contains(&"offline:s1".to_string()),
+        "{out:?}"
+    );
+    assert!(kc.user_state("u1").await.unwrap().active_sessions.is_empty());
+    assert!(server.state().offline_sessions.is_empty());
+}
+
+#[tokio::test]
+async fn admin_events_show_our_calls_and_say_when_the_realm_keeps_none() {
+    let server = fake().start();
+    let kc = adapter(&server.url, "kc-secret");
+    let start = chrono::Utc::now() - chrono::Duration::seconds(5);
+    kc.revoke_user_sessions("u1").await.unwrap();
+    kc.revoke_session("s3").await.unwrap();
+
+    let ev = kc.admin_events(start, Some("u1")).await.unwrap().unwrap();
+    assert_eq!(ev.recorded, Some(true));
+    let paths: Vec<&str> = ev.events.iter().map(|e| e.resource_path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["users/u1/consents/web-app", "users/u1/logout"],
+        "newest first"
+    );
+    assert_eq!(ev.events[1].operation, "ACTION");
+    assert_eq!(ev.events[1].ip.as_deref(), Some("127.0.0.1"));
+    let s3 = kc.admin_events(start, Some("s3")).await.unwrap().unwrap();
+    assert_eq!(s3.events.len(), 1);
+    assert_eq!(s3.events[0].resource_path, "sessions/s3");
+    assert_eq!(s3.events[0].resource_type.as_deref(), Some("USER_SESSION"));
+    // Older than the window: not ours.
+    let later = kc
+        .admin_events(chrono::Utc::now() + chrono::Duration::seconds(60), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(later.events.is_empty());
+
+    // Paged with first/max back to the window's start.
+    {
+        let mut st = server.state();
+        let now = chrono::Utc::now().timestamp_millis();
+        for i in 0..230 {
+            st.admin_events.push(serde_json::json!({
+                "time": now - 1000 - i, "realmId": "acme", "operationType": "UPDATE",
+                "resourceType": "USER", "resourcePath": format!("users/x{i}"),
+                "authDetails": {"clientId": "other"}, "error": null
+            }));
+        }
+        st.calls.clear();
+    }
+    let all = kc.admin_events(start, None).await.unwrap().unwrap();
+    assert_eq!(all.events.len(), 233);
+    let reads: Vec<String> = server
+        .state()
+        .calls
+        .iter()
+        .filter(|c| c.contains("/admin-events"))
+        .cloned()
+        .collect();
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert!(reads[2].contains("first=200&max=100"), "{reads:?}");
+
+    // A realm that keeps none says so.
+    let mut f = fake();
+    f.admin_events_enabled = false;
+    let quiet = f.start();
+    let kc = adapter(&quiet.url, "kc-secret");
+    kc.revoke_user_sessions("u1").await.unwrap();
+    let ev = kc.admin_events(start, None).await.unwrap().unwrap();
+    assert_eq!(ev.recorded, Some(false));
+    assert!(ev.events.is_empty());
+    assert!(
+        ev.notes[0].contains("adminEventsEnabled = false"),
+        "{:?}",
+        ev.notes
+    );
+    let report = kc.check_report().await.unwrap();
+    assert!(
+        report.warnings.iter().any(|w| w.contains("admin events")),
+        "{:?}",
+        report.warnings
+    );
+    // Without view-events the read names the role.
+    let mut f = fake();
+    f.roles.retain(|r| r != "view-events");
+    let blind = f.start();
+    let err = adapter(&blind.url, "kc-secret")
+        .admin_events(start, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("view-events"), "{err}");
+}

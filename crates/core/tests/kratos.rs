@@ -163,12 +163,17 @@ async fn revocations_and_the_reset_make_the_documented_calls() {
     assert_eq!(
         calls,
         [
+            "GET /admin/identities/i1",
+            "PATCH /admin/identities/i1",
             "DELETE /admin/identities/i1/credentials/password",
             "GET /admin/identities/i1/sessions?page_size=250",
             "DELETE /admin/identities/i1/sessions",
         ]
     );
+    assert_eq!(server.state().identities[0]["state"], "inactive");
     let state = kr.user_state("i1").await.unwrap();
+    assert_eq!(state.user.status, "inactive");
+    assert!(kr.reset_checks(&state).iter().all(|(_, ok)| *ok));
     assert_eq!(state.password_change_required, Some(true));
     assert_eq!(state.mfa_required, None);
     assert!(state.active_sessions.is_empty());
@@ -180,7 +185,56 @@ async fn revocations_and_the_reset_make_the_documented_calls() {
     assert!(kr.force_password_reset("i1", false).await.unwrap().already_done);
 
     let planned = kr.planned_calls(ActionKind::ForcePasswordReset, "i2");
-    assert_eq!(planned[0].method, "DELETE");
-    assert_eq!(planned[0].path, "/admin/identities/i2/credentials/password");
+    assert_eq!(planned[1].method, "PATCH");
+    assert_eq!(planned[2].method, "DELETE");
+    assert_eq!(planned[2].path, "/admin/identities/i2/credentials/password");
     assert!(kr.can_force_reset() && !kr.capabilities().force_reset_with_mfa);
+}
+
+#[tokio::test]
+async fn the_forced_reset_locks_the_identity_and_mints_one_recovery_code_for_the_owner() {
+    let server = fake(Some("ory-key")).start();
+    let kr = adapter(&server.url, Some("ory-key"));
+    let (out, handover) = kr.force_reset("i1", false).await.unwrap();
+    assert_eq!(out.sessions_revoked, ["s1", "s2"]);
+    let h = handover.expect("a recovery code");
+    {
+        let st = server.state();
+        // The dry run lists exactly the calls made, in order.
+        let planned: Vec<String> = kr
+            .planned_calls(ActionKind::ForcePasswordReset, "i1")
+            .iter()
+            .map(|c| format!("{} {}", c.method, c.path))
+            .collect();
+        assert_eq!(st.calls, planned);
+        assert_eq!(st.recovery.len(), 1, "minted once");
+        let minted = &st.recovery[0];
+        assert_eq!(minted["identity_id"], "i1");
+        assert_eq!(minted["kind"], "code");
+        assert_eq!(minted["expires_in"], "24h");
+        assert_eq!(h.kind, "recovery_code");
+        assert_eq!(h.url_or_code.expose(), minted["secret"].as_str().unwrap());
+        let left = h.expires_at.unwrap() - chrono::Utc::now();
+        assert!(left > chrono::Duration::hours(23) && left <= chrono::Duration::hours(24));
+        assert!(h.note.contains("re-activate"), "{}", h.note);
+        assert!(h.note.contains("/self-service/recovery?flow="), "{}", h.note);
+        // Redacted when printed for a log; only its digest in the audit record.
+        let code = h.url_or_code.expose().clone();
+        assert!(!format!("{h:?}").contains(&code));
+        let audit = h.audit_record().to_string();
+        assert!(!audit.contains(&code), "{audit}");
+        assert_eq!(h.audit_record()["sha256"].as_str().unwrap().len(), 64);
+        // The analyst's result carries it.
+        assert!(serde_json::to_string(&h).unwrap().contains(&code));
+        assert_eq!(st.identities[0]["state"], "inactive");
+        assert!(st.identities[0]["credentials"].get("password").is_none());
+        assert!(st.sessions.iter().all(|s| s["identity"]["id"] != "i1"));
+    }
+
+    // An unknown identity is a clear error and mints nothing.
+    server.state().calls.clear();
+    let err = kr.force_reset("nobody", false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(server.state().recovery.len(), 1);
+    assert_eq!(server.state().calls, ["GET /admin/identities/nobody"]);
 }

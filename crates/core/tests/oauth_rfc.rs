@@ -166,3 +166,83 @@ async fn client_secret_post_works_and_another_client_cannot_revoke_the_token() {
     let err = wrong.client_credentials(None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
 }
+
+/// Containment of a token the analyst holds: the provider's admin API cannot revoke one token
+/// (Kratos here), so the profile's standard client revokes it (RFC 7009) and introspection
+/// (RFC 7662) verifies it, through the real `Actions` with a real store and audit log.
+#[tokio::test]
+async fn a_held_token_is_revoked_and_verified_by_introspection() {
+    use std::sync::Arc;
+
+    use gatehouse_core::actions::{Actions, DIGEST_PREFIX};
+    use gatehouse_core::audit::Log;
+    use gatehouse_core::backend::kratos::Kratos;
+    use gatehouse_core::store::Store;
+
+    let Some(p) = start() else { return };
+    let kratos = gatehouse_fakes::kratos::Kratos::new(None).start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("gatehouse.db")).await.unwrap();
+    let actions = Actions {
+        log: Log::new(store.clone(), None),
+        profile: "ory".into(),
+        backend: Arc::new(Kratos::new(http(), kratos.url.parse().unwrap(), None)),
+        actor: "analyst@test".into(),
+        ssf: None,
+    };
+    let c = client(&p, "gatehouse", SECRET, ClientAuth::Basic).await;
+    let token = c.client_credentials(Some("api:read")).await.unwrap().access_token;
+    assert!(c.introspect(&token, None).await.unwrap().active);
+
+    let r = actions.revoke_held_token(&token, Some(&c)).await.unwrap();
+    assert!(r.verified, "{:?}", r.checks);
+    assert!(!r.already_done);
+    assert!(
+        r.target.starts_with(DIGEST_PREFIX),
+        "an opaque token is named by its digest: {}",
+        r.target
+    );
+    let by = &r.checks[0].what;
+    assert!(
+        by.starts_with("verified by RFC 7662 introspection at ") && by.contains("inactive (active: false)"),
+        "{by}"
+    );
+    assert!(!c.introspect(&token, None).await.unwrap().active);
+    // Again: already inactive, nothing sent, still verified.
+    let again = actions.revoke_held_token(&token, Some(&c)).await.unwrap();
+    assert!(again.already_done && again.verified, "{again:?}");
+
+    // A token this client may not revoke: refused, recorded as failed, and still active.
+    let other = client(&p, "gatehouse-post", POST_SECRET, ClientAuth::Post).await;
+    let foreign = other.client_credentials(None).await.unwrap().access_token;
+    let err = actions.revoke_held_token(&foreign, Some(&c)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+    assert!(other.introspect(&foreign, None).await.unwrap().active);
+
+    // Without a standard client the provider's limits are said, not papered over.
+    let err = actions.revoke_held_token(&token, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+    assert!(err.to_string().contains("RFC 7009"), "{err}");
+
+    // The audit log names the digest, never a token.
+    let mut out = Vec::new();
+    gatehouse_core::audit::export_jsonl(&store, &mut out)
+        .await
+        .unwrap();
+    let audit = String::from_utf8(out).unwrap();
+    assert!(audit.contains(&r.target) && audit.contains("revoke_token.outcome"));
+    for t in [&token, &foreign] {
+        assert!(
+            !audit.contains(t.expose().as_str()),
+            "a token reached the audit log"
+        );
+    }
+    let rows: Vec<(Option<String>,)> = sqlx::query_as("SELECT outcome FROM actions")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .all(|(o,)| !o.as_deref().unwrap_or("").contains(token.expose().as_str()))
+    );
+}

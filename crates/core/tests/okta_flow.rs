@@ -163,7 +163,7 @@ async fn sync_detect_and_contain_an_okta_account() {
     for s in &steps {
         let r = actions.run(s.kind, &s.target).await.unwrap();
         assert!(r.verified, "{:?} not verified: {:?}", s.kind, r.checks);
-        assert!(r.handoff.is_none(), "Okta's reset creates no link");
+        assert!(r.handover.is_none(), "Okta's reset creates no link");
         let until = r
             .residual
             .until

@@ -1,6 +1,8 @@
 //! Keycloak's admin REST API for one realm (`/admin/realms/{realm}`), the token endpoint and
 //! discovery, with the service account's `realm-management` roles enforced per endpoint as
-//! Keycloak does (403 without a role name in the body).
+//! Keycloak does (403 without a role name in the body). Offline sessions are listed per client
+//! UUID (found through the consents' `additionalGrants`), and every successful admin write is
+//! recorded as an admin event (`GET /admin-events`, newest first) when the realm stores them.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,12 @@ pub struct Keycloak {
     pub events: Vec<Value>,
     /// user id → client ids with a consent (and offline tokens).
     pub consents: BTreeMap<String, Vec<String>>,
+    /// Offline UserSessionRepresentation objects (their `clients` map names the client UUIDs).
+    pub offline_sessions: Vec<Value>,
+    /// Whether the realm stores admin events (`adminEventsEnabled`).
+    pub admin_events_enabled: bool,
+    /// AdminEventRepresentation objects, recorded for each successful admin write.
+    pub admin_events: Vec<Value>,
     /// The next this many admin calls answer 429 with `Retry-After: 1`.
     pub rate_limit: u32,
     /// Admin paths (after the realm) answered with a malformed body.
@@ -51,6 +59,9 @@ impl Keycloak {
             sessions: Vec::new(),
             events: Vec::new(),
             consents: BTreeMap::new(),
+            offline_sessions: Vec::new(),
+            admin_events_enabled: true,
+            admin_events: Vec::new(),
             rate_limit: 0,
             malformed: Vec::new(),
             calls: Vec::new(),
@@ -77,6 +88,18 @@ impl Keycloak {
             "id": id, "username": username, "userId": user_id, "ipAddress": ip,
             "start": start_ms, "lastAccess": start_ms + 60_000, "rememberMe": false,
             "clients": {"36a93a08-0000": "web-app"}, "transientUser": false
+        }));
+    }
+
+    /// An offline session of `user_id` for client `client_id` (its UUID is [`client_uuid`]);
+    /// the client gets the offline-token grant Keycloak reports in the user's consents.
+    pub fn add_offline_session(&mut self, id: &str, user_id: &str, client_id: &str, ip: &str, start_ms: i64) {
+        let mut clients = serde_json::Map::new();
+        clients.insert(client_uuid(client_id), json!(client_id));
+        self.offline_sessions.push(json!({
+            "id": id, "userId": user_id, "ipAddress": ip, "start": start_ms,
+            "lastAccess": start_ms + 60_000, "rememberMe": false, "clients": clients,
+            "transientUser": false
         }));
     }
 
@@ -115,6 +138,87 @@ impl Keycloak {
             }))
         )
     }
+}
+
+/// The UUID the fake gives a client.
+pub fn client_uuid(client_id: &str) -> String {
+    format!("0b6e5c1a-{client_id}")
+}
+
+fn offline_of(s: &Keycloak, user: &str, uuid: &str) -> Vec<Value> {
+    s.offline_sessions
+        .iter()
+        .filter(|x| x["userId"] == user && x["clients"].get(uuid).is_some())
+        .cloned()
+        .collect()
+}
+
+/// `GET /users/{id}/consents`: explicit consents, then clients holding only offline tokens;
+/// `additionalGrants` names the client's UUID when it holds offline tokens (as Keycloak does).
+fn consents_of(s: &Keycloak, user: &str) -> Vec<Value> {
+    let mut clients: Vec<(String, bool)> = s
+        .consents
+        .get(user)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (c, true))
+        .collect();
+    for o in s.offline_sessions.iter().filter(|x| x["userId"] == user) {
+        for c in o["clients"].as_object().into_iter().flat_map(|m| m.values()) {
+            let c = c.as_str().unwrap_or_default().to_string();
+            if !clients.iter().any(|(x, _)| *x == c) {
+                clients.push((c, false));
+            }
+        }
+    }
+    clients
+        .into_iter()
+        .map(|(c, explicit)| {
+            let uuid = client_uuid(&c);
+            let grants = if offline_of(s, user, &uuid).is_empty() {
+                json!([])
+            } else {
+                json!([{"client": uuid, "key": "Offline Token"}])
+            };
+            let scopes = if explicit {
+                json!(["profile", "email"])
+            } else {
+                json!([])
+            };
+            json!({"clientId": c, "grantedClientScopes": scopes, "createdDate": null,
+                   "lastUpdatedDate": null, "additionalGrants": grants})
+        })
+        .collect()
+}
+
+fn record_admin_event(s: &mut Keycloak, req: &Request, rest: &str, status: u16) {
+    if !s.admin_events_enabled || status >= 400 || req.method == "GET" {
+        return;
+    }
+    let operation = match req.method.as_str() {
+        "DELETE" if !rest.contains("/consents/") => "DELETE",
+        "PUT" if !rest.ends_with("/reset-password") => "UPDATE",
+        _ => "ACTION",
+    };
+    let path = rest.trim_start_matches('/');
+    let resource = if path.starts_with("sessions/") {
+        "USER_SESSION"
+    } else {
+        "USER"
+    };
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    s.admin_events.push(json!({
+        "id": format!("ae-{}", s.admin_events.len() + 1),
+        "time": time, "realmId": s.realm,
+        "authDetails": {"realmId": s.realm, "clientId": client_uuid(&s.client_id),
+                        "userId": "service-account-user", "ipAddress": "127.0.0.1"},
+        "operationType": operation, "resourceType": resource, "resourcePath": path,
+        "representation": null, "error": null
+    }));
 }
 
 fn forbidden() -> Reply {
@@ -167,13 +271,19 @@ fn handle(s: &mut Keycloak, req: &Request) -> Reply {
     if s.malformed.iter().any(|m| m == rest) {
         return Reply::json(200, json!({"unexpected": "shape"}));
     }
-    let has = |role: &str| s.roles.iter().any(|r| r == role || r == "realm-admin");
     let segs: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     let body = req.json();
     if req.method != "GET" {
         s.bodies.push((req.line(), body.clone()));
     }
-    match (req.method.as_str(), segs.as_slice()) {
+    let reply = route(s, req, &segs, &body);
+    record_admin_event(s, req, rest, reply.status);
+    reply
+}
+
+fn route(s: &mut Keycloak, req: &Request, segs: &[&str], body: &Value) -> Reply {
+    let has = |role: &str| s.roles.iter().any(|r| r == role || r == "realm-admin");
+    match (req.method.as_str(), segs) {
         ("GET", []) => {
             if !has("view-realm") {
                 return forbidden();
@@ -181,7 +291,8 @@ fn handle(s: &mut Keycloak, req: &Request) -> Reply {
             Reply::json(
                 200,
                 json!({"realm": s.realm, "enabled": true, "accessTokenLifespan": s.access_token_lifespan,
-                       "eventsEnabled": s.events_enabled, "ssoSessionMaxLifespan": 36000}),
+                       "eventsEnabled": s.events_enabled, "adminEventsEnabled": s.admin_events_enabled,
+                       "ssoSessionMaxLifespan": 36000}),
             )
         }
         ("GET", ["users"]) => {
@@ -250,16 +361,24 @@ fn handle(s: &mut Keycloak, req: &Request) -> Reply {
             if !has("view-users") {
                 return forbidden();
             }
-            let list: Vec<Value> = s
-                .consents
-                .get(*id)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| json!({"clientId": c, "grantedClientScopes": ["offline_access"], "createdDate": 1, "lastUpdatedDate": 1,
-                                "offlineTokens": [{"client": c, "key": "offline_token"}]}))
-                .collect();
-            Reply::json(200, Value::Array(list))
+            Reply::json(200, Value::Array(consents_of(s, id)))
+        }
+        ("GET", ["users", id, "offline-sessions", uuid]) => {
+            if !has("view-users") {
+                return forbidden();
+            }
+            if !s.users.iter().any(|u| u["id"] == *id) {
+                return Reply::json(404, json!({"error": "User not found"}));
+            }
+            let known = s
+                .offline_sessions
+                .iter()
+                .any(|x| x["clients"].get(*uuid).is_some())
+                || s.consents.values().flatten().any(|c| client_uuid(c) == *uuid);
+            if !known {
+                return Reply::json(404, json!({"error": "Client not found"}));
+            }
+            Reply::json(200, Value::Array(offline_of(s, id, uuid)))
         }
         ("DELETE", ["users", id, "consents", client]) => {
             if !has("manage-users") {
@@ -268,23 +387,48 @@ fn handle(s: &mut Keycloak, req: &Request) -> Reply {
             let list = s.consents.entry(id.to_string()).or_default();
             let before = list.len();
             list.retain(|c| c != client);
-            if list.len() == before {
-                Reply::json(404, json!({"error": "Consent nor offline token not found"}))
-            } else {
+            let mut revoked = list.len() != before;
+            let uuid = client_uuid(client);
+            let offline = s.offline_sessions.len();
+            s.offline_sessions
+                .retain(|x| !(x["userId"] == *id && x["clients"].get(&uuid).is_some()));
+            revoked |= s.offline_sessions.len() != offline;
+            if revoked {
                 Reply::empty(204)
+            } else {
+                Reply::json(404, json!({"error": "Consent nor offline token not found"}))
             }
         }
         ("DELETE", ["sessions", sid]) => {
             if !has("manage-users") {
                 return forbidden();
             }
-            let before = s.sessions.len();
-            s.sessions.retain(|x| x["id"] != *sid);
-            if s.sessions.len() == before {
+            let list = if req.param("isOffline") == Some("true") {
+                &mut s.offline_sessions
+            } else {
+                &mut s.sessions
+            };
+            let before = list.len();
+            list.retain(|x| x["id"] != *sid);
+            if list.len() == before {
                 Reply::json(404, json!({"error": "Sesssion not found"}))
             } else {
                 Reply::empty(204)
             }
+        }
+        ("GET", ["admin-events"]) => {
+            if !has("view-events") {
+                return forbidden();
+            }
+            // Newest first; of two in the same millisecond, the later recorded first.
+            let mut all = s.admin_events.clone();
+            all.reverse();
+            all.sort_by_key(|e| std::cmp::Reverse(e["time"].as_i64().unwrap_or(0)));
+            if let Some(p) = req.param("resourcePath") {
+                let prefix = p.trim_end_matches('*');
+                all.retain(|e| e["resourcePath"].as_str().unwrap_or("").starts_with(prefix));
+            }
+            Reply::json(200, Value::Array(page(all, req)))
         }
         ("GET", ["events"]) => {
             if !has("view-events") {

@@ -1,6 +1,8 @@
 //! Ory Kratos's admin API (`spec/api.json`): identities and sessions with keyset `page_token`
-//! paging announced in the `Link` header, session revocation, credential deletion. With an API
-//! key set it behaves like Ory Network (Bearer required); without, like an OSS admin port.
+//! paging announced in the `Link` header, session revocation, credential deletion, identity state
+//! by JSON Patch or PUT, and admin recovery codes and links (`/admin/recovery/code`, `/link`).
+//! With an API key set it behaves like Ory Network (Bearer required); without, like an OSS admin
+//! port.
 
 use serde_json::{Value, json};
 
@@ -19,6 +21,8 @@ pub struct Kratos {
     pub malformed: Vec<String>,
     /// Every call, `METHOD /path?query`.
     pub calls: Vec<String>,
+    /// Recovery codes and links minted: `{identity_id, kind, secret, expires_in, expires_at}`.
+    pub recovery: Vec<Value>,
 }
 
 impl Kratos {
@@ -30,6 +34,7 @@ impl Kratos {
             rate_limit: 0,
             malformed: Vec::new(),
             calls: Vec::new(),
+            recovery: Vec::new(),
         }
     }
 
@@ -71,6 +76,97 @@ fn err(status: u16, reason: &str) -> Reply {
         status,
         json!({"error": {"code": status, "status": reason, "message": reason}}),
     )
+}
+
+/// Kratos's duration pattern `^([0-9]+(ns|us|ms|s|m|h))*$`, as seconds.
+fn duration_secs(s: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = [
+            ("ns", 0u64),
+            ("us", 0),
+            ("ms", 0),
+            ("h", 3600),
+            ("m", 60),
+            ("s", 1),
+        ]
+        .iter()
+        .find(|(u, _)| rest.starts_with(u))
+        .map(|(u, m)| (*m, u.len()))?;
+        total += n * unit;
+        rest = &rest[len..];
+    }
+    Some(total)
+}
+
+fn recover(s: &mut Kratos, req: &Request, kind: &str) -> Reply {
+    let body = req.json();
+    let Some(id) = body["identity_id"].as_str() else {
+        return err(400, "identity_id is required");
+    };
+    let Some(identity) = s.identities.iter().find(|i| i["id"] == id) else {
+        return err(404, "Not Found");
+    };
+    let expires_in = body["expires_in"].as_str().unwrap_or("1h");
+    let Some(secs) = duration_secs(expires_in) else {
+        return err(400, "expires_in does not match the duration pattern");
+    };
+    // Like Kratos, minting does not look at the identity's state: recovery checks it when the
+    // code or link is used.
+    let _ = identity;
+    let n = s.recovery.len() as u64 + 1;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(secs as i64)).to_rfc3339();
+    let flow = format!("{:08x}-flow-{n}", nanos);
+    let link = format!("http://127.0.0.1:4433/self-service/recovery?flow={flow}");
+    let (secret, reply) = if kind == "code" {
+        let code = format!("{:08}", (nanos.wrapping_mul(2654435761) + n) % 100_000_000);
+        (
+            code.clone(),
+            json!({"recovery_link": link, "recovery_code": code, "expires_at": expires_at}),
+        )
+    } else {
+        let link = format!("{link}&token={:016x}{n}", nanos.wrapping_mul(0x9e3779b97f4a7c15));
+        (
+            link.clone(),
+            json!({"recovery_link": link, "expires_at": expires_at}),
+        )
+    };
+    s.recovery.push(json!({
+        "identity_id": id, "kind": kind, "secret": secret,
+        "expires_in": expires_in, "expires_at": expires_at
+    }));
+    Reply::json(201, reply)
+}
+
+/// `PATCH` with a JSON Patch document; only `replace` on `/state` and `/traits/...` are needed.
+fn patch_identity(s: &mut Kratos, id: &str, req: &Request) -> Reply {
+    let Some(ops) = req.json().as_array().cloned() else {
+        return err(400, "the body must be a JSON Patch array");
+    };
+    let Some(i) = s.identities.iter_mut().find(|i| i["id"] == id) else {
+        return err(404, "Not Found");
+    };
+    for op in ops {
+        match (op["op"].as_str(), op["path"].as_str()) {
+            (Some("replace"), Some("/state")) => match op["value"].as_str() {
+                Some(v @ ("active" | "inactive")) => i["state"] = json!(v),
+                _ => return err(400, "state must be active or inactive"),
+            },
+            _ => return err(400, "unsupported patch operation"),
+        }
+    }
+    Reply::json(200, i.clone())
 }
 
 /// Keyset paging: the token is the id of the last item of the previous page.
@@ -127,6 +223,20 @@ fn handle(s: &mut Kratos, req: &Request) -> Reply {
             Some(i) => Reply::json(200, i.clone()),
             None => err(404, "Not Found"),
         },
+        ("PATCH", ["admin", "identities", id]) => patch_identity(s, id, req),
+        ("PUT", ["admin", "identities", id]) => {
+            let body = req.json();
+            let Some(i) = s.identities.iter_mut().find(|i| i["id"] == *id) else {
+                return err(404, "Not Found");
+            };
+            match body["state"].as_str() {
+                Some(v @ ("active" | "inactive")) => i["state"] = json!(v),
+                _ => return err(400, "state must be active or inactive"),
+            }
+            Reply::json(200, i.clone())
+        }
+        ("POST", ["admin", "recovery", "code"]) => recover(s, req, "code"),
+        ("POST", ["admin", "recovery", "link"]) => recover(s, req, "link"),
         ("GET", ["admin", "identities", id, "sessions"]) => {
             let list: Vec<Value> = s
                 .sessions

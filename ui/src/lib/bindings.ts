@@ -304,9 +304,10 @@ alreadyDone: boolean;
  */
 resumed: boolean; sessionsRevoked: string[]; verified: boolean; checks: Check[]; residual: Residual; 
 /**
- * A one-time link the action created for the user (Auth0's password-change ticket).
+ * A credential the action minted for the account's owner (e.g. Kratos's recovery code),
+ * shown here once; the audit log and the store keep only its kind, expiry and SHA-256.
  */
-handoff?: HandoffLink | null }
+handover?: Handover | null }
 export type AppStatus = { version: string; dataDir: string; configDir: string; keyring: KeyringHealth }
 export type BackendKind = "authd" | "keycloak" | "okta" | "auth0" | "kratos"
 export type BaselinePlace = { place: string; events: number; sessions: number }
@@ -558,23 +559,25 @@ username: string | null; sessionId: string | null; kind: Kind; severity: Severit
  */
 finding: Finding }
 /**
- * A link for the user that the analyst hands over through a verified channel. It is shown once:
- * the audit log and the store keep only that it was created, its expiry and the SHA-256 of the
- * URL (to match a link later), never the URL.
+ * A credential an action minted for the analyst to give to the account's owner (a recovery
+ * code or link, a password-change ticket). It reaches the analyst once, in the action's result
+ * (the CLI prints it, the desktop shows it); the audit log and the store keep only
+ * [`Handover::audit_record`]: that it was made, its expiry and its SHA-256.
  */
-export type HandoffLink = { 
+export type Handover = { 
 /**
- * What the link does, in the analyst's words.
+ * `recovery_code`, `recovery_link`, `password_change_ticket`, …
  */
-what: string; 
+kind: string; 
 /**
- * The URL; `None` in what is recorded.
+ * The credential itself. Serialized only as part of the result shown to the analyst.
  */
-url?: string | null; 
+urlOrCode: string; expiresAt: string | null; 
 /**
- * Hex SHA-256 of the URL.
+ * How to use it, in the analyst's words (e.g. where the code is entered, what must happen
+ * first).
  */
-urlSha256: string; expiresAt: string }
+note: string }
 export type Incident = { id: string; profile: string; title: string; severity: Severity; status: IncidentStatus; notes: string; createdBy: string; createdAt: string; updatedAt: string; closedAt: string | null; users: string[]; sessions: string[]; findings: string[] }
 export type IncidentStatus = "open" | 
 /**

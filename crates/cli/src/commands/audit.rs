@@ -14,6 +14,16 @@ pub enum AuditCommand {
     },
     /// Re-compute the hash chain and check it reaches the head anchored in the OS keyring.
     Verify,
+    /// The provider's own record of admin calls (Keycloak's admin events), to cross-check what
+    /// the console did there.
+    Provider {
+        /// How far back to look.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Only calls on this user or session id.
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Write the whole log as JSON lines.
     Export {
         /// Output file (default: stdout).
@@ -22,7 +32,39 @@ pub enum AuditCommand {
     },
 }
 
-pub async fn run(cmd: AuditCommand, json: bool) -> anyhow::Result<()> {
+pub async fn run(cmd: AuditCommand, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
+    if let AuditCommand::Provider { hours, target } = &cmd {
+        let ev = Console::open()?
+            .provider_admin_events(profile, *hours, target.as_deref())
+            .await?;
+        if json {
+            return output::json(&ev);
+        }
+        match ev.recorded {
+            Some(true) => println!("the provider stores admin events"),
+            Some(false) => println!("the provider does NOT store admin events"),
+            None => println!("whether the provider stores admin events is unknown"),
+        }
+        for n in &ev.notes {
+            println!("note: {}", output::clean(n, 400));
+        }
+        let rows: Vec<Vec<String>> = ev
+            .events
+            .iter()
+            .map(|e| {
+                vec![
+                    output::time(Some(e.at)),
+                    output::clean(&e.operation, 20),
+                    output::clean(&e.resource_path, 120),
+                    output::clean(e.actor_client.as_deref().unwrap_or("-"), 60),
+                    output::clean(e.ip.as_deref().unwrap_or("-"), 45),
+                    output::clean(e.error.as_deref().unwrap_or(""), 80),
+                ]
+            })
+            .collect();
+        output::table(&["time", "operation", "resource", "client", "ip", "error"], &rows);
+        return Ok(());
+    }
     let log = Console::open()?.audit_log().await?;
     match cmd {
         AuditCommand::List { limit } => {
@@ -79,6 +121,7 @@ pub async fn run(cmd: AuditCommand, json: bool) -> anyhow::Result<()> {
                 eprintln!("wrote {n} entries to {}", p.display());
             }
         }
+        AuditCommand::Provider { .. } => {}
     }
     Ok(())
 }

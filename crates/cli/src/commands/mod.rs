@@ -39,18 +39,6 @@ pub fn report_action(r: &ActionReport, json: bool) -> anyhow::Result<()> {
                 output::clean(&c.what, 200)
             );
         }
-        if let Some(h) = &r.handoff {
-            // Shown this once: the audit log keeps only its SHA-256 and expiry.
-            println!(
-                "  {} (expires {}; hand it over through a verified channel, it is not shown again):",
-                h.what,
-                output::time(Some(h.expires_at))
-            );
-            println!(
-                "    {}",
-                output::clean(h.url.as_deref().unwrap_or("(not available)"), 2000)
-            );
-        }
         match r.residual.until {
             None => println!("  residual exposure: {}", r.residual.note),
             Some(t) => println!(
@@ -58,6 +46,16 @@ pub fn report_action(r: &ActionReport, json: bool) -> anyhow::Result<()> {
                 output::time(Some(t)),
                 r.residual.note
             ),
+        }
+        if let Some(h) = &r.handover {
+            // Shown here once: the audit log keeps only its kind, expiry and SHA-256.
+            println!(
+                "  {} for the owner (shown once, not stored): {}",
+                h.kind,
+                output::clean(h.url_or_code.expose(), 2000)
+            );
+            println!("    expires {}", output::time(h.expires_at));
+            println!("    {}", output::clean(&h.note, 600));
         }
     }
     if r.verified {

@@ -13,8 +13,15 @@ pub enum RevokeCommand {
     Session { ids: Vec<String> },
     /// Revoke every session of one or more users.
     User { ids: Vec<String> },
-    /// Revoke tokens, given as pasted JWTs or as jti values.
-    Token { tokens: Vec<String> },
+    /// Revoke tokens, given as pasted JWTs or as jti values. One pasted token is verified by the
+    /// profile's RFC 7662 introspection client when it has one (`profile introspection`).
+    Token {
+        tokens: Vec<String>,
+        /// The one token given is an opaque token (not a jti): revoke and introspect it as held.
+        /// Give `-` to read the token from stdin.
+        #[arg(long)]
+        opaque: bool,
+    },
 }
 
 /// A pasted JWT is reduced to its jti (decoded without trusting it); anything else is a jti.
@@ -23,13 +30,35 @@ fn jti_of(arg: &str) -> anyhow::Result<String> {
 }
 
 pub async fn run(cmd: RevokeCommand, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
+    // A pasted token is revoked as held (so the profile's RFC 7662 client can introspect it);
+    // a bare jti goes through the backend like any other target.
+    if let RevokeCommand::Token { tokens, opaque } = &cmd
+        && let [one] = tokens.as_slice()
+        && (*opaque || one == "-" || one.trim().matches('.').count() == 2)
+    {
+        // `-`: from stdin, so the token is not in the process list.
+        let token = if one == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)?;
+            text.trim().to_string()
+        } else {
+            one.clone()
+        };
+        let report = Console::open()?
+            .revoke_held_token(profile, gatehouse_core::secrets::Sensitive::new(token))
+            .await?;
+        return super::report_action(&report, json);
+    }
     let (kind, targets) = match cmd {
         RevokeCommand::Session { ids } => (ActionKind::RevokeSession, ids),
         RevokeCommand::User { ids } => (ActionKind::RevokeUserSessions, ids),
-        RevokeCommand::Token { tokens } => (
-            ActionKind::RevokeToken,
-            tokens.iter().map(|t| jti_of(t)).collect::<anyhow::Result<_>>()?,
-        ),
+        RevokeCommand::Token { tokens, opaque } => {
+            anyhow::ensure!(!opaque, "--opaque takes exactly one token");
+            (
+                ActionKind::RevokeToken,
+                tokens.iter().map(|t| jti_of(t)).collect::<anyhow::Result<_>>()?,
+            )
+        }
     };
     anyhow::ensure!(!targets.is_empty(), "name at least one target");
     let actions = Console::open()?.actions(profile).await?;

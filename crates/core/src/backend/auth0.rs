@@ -8,7 +8,7 @@
 //! access-token lifetime of the tenant's APIs (24 h by default). A password-change ticket does
 //! not disable the current password until the user completes it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -22,7 +22,7 @@ use url::Url;
 
 use super::vendor::{self, PlannedCall, RateGate, ScopeProbe, segment};
 use super::{
-    Activity, ActivityRecord, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Handoff,
+    Activity, ActivityRecord, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Handover,
     Origin, Page, Result, Session, SessionDetail, User, UserState,
 };
 use crate::config::BackendKind;
@@ -88,7 +88,6 @@ pub struct Auth0 {
     settings: Auth0Settings,
     gate: RateGate,
     token: Mutex<Option<CachedToken>>,
-    tickets: std::sync::Mutex<HashMap<String, Handoff>>,
 }
 
 struct CachedToken {
@@ -343,7 +342,6 @@ impl Auth0 {
             http,
             settings,
             token: Mutex::new(None),
-            tickets: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -562,7 +560,7 @@ impl Auth0 {
 
     /// Creates a password-change ticket (a one-time link the analyst hands to the user). The
     /// current password keeps working until the user completes it.
-    pub async fn password_change_ticket(&self, user_id: &str) -> Result<Handoff> {
+    pub async fn password_change_ticket(&self, user_id: &str) -> Result<Handover> {
         let body = json!({
             "user_id": user_id,
             "ttl_sec": TICKET_TTL_SECS,
@@ -581,15 +579,14 @@ impl Auth0 {
             )
             .await?;
         let t: Ticket = vendor::read_json(resp, "auth0 POST /api/v2/tickets/password-change").await?;
-        Ok(Handoff {
-            url: Sensitive::new(t.ticket),
-            expires_at: now_plus(TICKET_TTL_SECS),
+        Ok(Handover {
+            kind: "password_change_ticket".into(),
+            url_or_code: Sensitive::new(t.ticket),
+            expires_at: Some(now_plus(TICKET_TTL_SECS)),
+            note: "a password-change link for the user: give it through a channel you have verified; \
+                   the current password keeps working until the link is used"
+                .into(),
         })
-    }
-
-    /// The password-change ticket the last forced reset of `user_id` created, once.
-    pub fn take_password_ticket(&self, user_id: &str) -> Option<Sensitive<String>> {
-        self.take_handoff(user_id).map(|h| h.url)
     }
 
     /// Removes the user's MFA enrolments and remembered browsers: the next login enrols again.
@@ -1050,26 +1047,27 @@ impl AdminBackend for Auth0 {
         })
     }
 
-    /// MFA enrolments removed, a password-change ticket created (kept for
-    /// [`Auth0::take_password_ticket`]), then every session and refresh token revoked.
+    /// [`AdminBackend::force_reset`] without the ticket (the actions use that one).
     async fn force_password_reset(&self, user_id: &str, require_mfa: bool) -> Result<BackendOutcome> {
+        Ok(self.force_reset(user_id, require_mfa).await?.0)
+    }
+
+    /// MFA enrolments removed, a password-change ticket created for the user (handed to the
+    /// analyst once, in the action's result), then every session and refresh token revoked.
+    async fn force_reset(
+        &self,
+        user_id: &str,
+        require_mfa: bool,
+    ) -> Result<(BackendOutcome, Option<Handover>)> {
         if require_mfa {
             self.reset_mfa(user_id).await?;
         }
         let ticket = self.password_change_ticket(user_id).await?;
-        if let Ok(mut t) = self.tickets.lock() {
-            t.insert(user_id.to_string(), ticket);
-        }
-        self.revoke_user_sessions(user_id).await
+        Ok((self.revoke_user_sessions(user_id).await?, Some(ticket)))
     }
 
     async fn token_revoked(&self, _jti: &str) -> Result<Option<bool>> {
         Ok(None)
-    }
-
-    /// The password-change ticket of the last forced reset, once.
-    fn take_handoff(&self, user_id: &str) -> Option<Handoff> {
-        self.tickets.lock().ok()?.remove(user_id)
     }
 
     async fn jwks(&self) -> Result<Option<Vec<u8>>> {

@@ -7,6 +7,12 @@
 //! its `exp`, bounded by the realm's `accessTokenLifespan`; there is no session-by-id lookup (we
 //! find a session through its user); login events exist only when the realm stores them.
 //!
+//! Offline sessions (long-lived offline tokens) are listed with a user's sessions, their ids
+//! prefixed [`OFFLINE_PREFIX`]: Keycloak lists them per client UUID, which the user's consents
+//! name in their `Offline Token` grant. Revoking all of a user's sessions revokes every consent,
+//! which takes the offline tokens with it. The realm's admin events (when it stores them) are
+//! read back so a verification can show Keycloak recorded our calls.
+//!
 //! Listings page with `first`/`max` and never trust a total: a short page is the end.
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +30,8 @@ use url::Url;
 
 use super::{
     Activity, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Page, PlannedCall,
-    ProfileCheck, Result, Session, SessionDetail, User, UserState, malformed, path_segment, unix_ms,
+    ProfileCheck, ProviderAdminEvent, ProviderAdminEvents, Result, Session, SessionDetail, User, UserState,
+    malformed, path_segment, unix_ms,
 };
 use crate::actions::ActionKind;
 use crate::config::BackendKind;
@@ -40,6 +47,14 @@ const USERS_PER_SESSION_PAGE: usize = 50;
 const EVENTS_PER_PAGE: usize = 100;
 /// Per-user reads queued at once (the client's gate caps what is in flight).
 const FAN_OUT: usize = 4;
+/// Admin events per request of `GET /admin-events`.
+const ADMIN_EVENTS_PER_PAGE: usize = 100;
+/// At most this many admin-event pages are read per question (the window is then cut short,
+/// and the answer says so).
+const ADMIN_EVENT_PAGES: usize = 20;
+/// How an offline session's id starts: Keycloak gives an offline session the id of the login
+/// session it came from, so the prefix keeps the two apart and marks it offline.
+pub const OFFLINE_PREFIX: &str = "offline:";
 
 pub const VIEW_USERS: &str = "view-users";
 pub const MANAGE_USERS: &str = "manage-users";
@@ -126,12 +141,77 @@ struct EventRep {
 struct RealmRep {
     access_token_lifespan: Option<u64>,
     events_enabled: Option<bool>,
+    admin_events_enabled: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ConsentRep {
     client_id: String,
+    /// `{"client": <client UUID>, "key": "Offline Token"}` when the client holds offline tokens.
+    #[serde(default)]
+    additional_grants: Vec<GrantRep>,
+}
+
+#[derive(Deserialize)]
+struct GrantRep {
+    client: Option<String>,
+    key: Option<String>,
+}
+
+impl ConsentRep {
+    /// The client's UUID when it holds offline tokens of the user.
+    fn offline_client(&self) -> Option<&str> {
+        self.additional_grants
+            .iter()
+            .find(|g| g.key.as_deref() == Some("Offline Token"))
+            .and_then(|g| g.client.as_deref())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthDetailsRep {
+    client_id: Option<String>,
+    user_id: Option<String>,
+    ip_address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminEventRep {
+    time: i64,
+    operation_type: String,
+    resource_type: Option<String>,
+    #[serde(default)]
+    resource_path: String,
+    auth_details: Option<AuthDetailsRep>,
+    error: Option<String>,
+}
+
+impl From<AdminEventRep> for ProviderAdminEvent {
+    fn from(e: AdminEventRep) -> Self {
+        let auth = e.auth_details;
+        ProviderAdminEvent {
+            at: unix_ms(e.time),
+            operation: e.operation_type,
+            resource_type: e.resource_type,
+            resource_path: e.resource_path,
+            actor_client: auth.as_ref().and_then(|a| a.client_id.clone()),
+            actor_user: auth.as_ref().and_then(|a| a.user_id.clone()),
+            ip: auth.and_then(|a| a.ip_address),
+            error: e.error,
+        }
+    }
+}
+
+/// Whether an admin event's resource path names `target` (a user or session id) as one of its
+/// segments.
+fn names(resource_path: &str, target: &str) -> bool {
+    let id = target.strip_prefix(OFFLINE_PREFIX).unwrap_or(target);
+    resource_path
+        .split('/')
+        .any(|seg| seg == id || seg == path_segment(id))
 }
 
 /// Login-event types that change credentials or second factors.
@@ -392,17 +472,53 @@ impl Keycloak {
         .await
     }
 
-    /// A user's sessions, remembered for later lookups by id.
+    async fn consents(&self, user_id: &str) -> Result<Vec<ConsentRep>> {
+        self.get(
+            &format!("/users/{}/consents", path_segment(user_id)),
+            &[],
+            VIEW_USERS,
+            "list a user's consents",
+        )
+        .await
+    }
+
+    /// A user's sessions, then the offline sessions of each client holding offline tokens
+    /// (marked by [`OFFLINE_PREFIX`]), remembered for later lookups by id.
     async fn sessions_of(&self, user_id: &str) -> Result<Vec<Session>> {
+        let uid = path_segment(user_id);
         let reps: Vec<SessionRep> = self
             .get(
-                &format!("/users/{}/sessions", path_segment(user_id)),
+                &format!("/users/{uid}/sessions"),
                 &[],
                 VIEW_USERS,
                 "list a user's sessions",
             )
             .await?;
-        let sessions: Vec<Session> = reps.into_iter().map(Session::from).collect();
+        let mut sessions: Vec<Session> = reps.into_iter().map(Session::from).collect();
+        let mut offline_ids = HashSet::new();
+        for consent in self.consents(user_id).await? {
+            let Some(client) = consent.offline_client() else {
+                continue;
+            };
+            let reps: Vec<SessionRep> = self
+                .get(
+                    &format!("/users/{uid}/offline-sessions/{}", path_segment(client)),
+                    &[],
+                    VIEW_USERS,
+                    "list a user's offline sessions",
+                )
+                .await?;
+            for r in reps {
+                // One offline session can hold tokens of several clients: list it once.
+                if offline_ids.insert(r.id.clone()) {
+                    let s = Session::from(r);
+                    sessions.push(Session {
+                        id: format!("{OFFLINE_PREFIX}{}", s.id),
+                        ..s
+                    });
+                }
+            }
+        }
         if let Ok(mut known) = self.known.lock() {
             for s in &sessions {
                 known.insert(s.id.clone(), s.clone());
@@ -534,8 +650,12 @@ impl AdminBackend for Keycloak {
              token's own client): revoking its session stops refreshes, but the access token stays \
              valid at resource servers until its exp, up to the realm's accessTokenLifespan."
                 .into(),
-            "No realm-wide session listing in the public API: sessions are read user by user \
-             (offline sessions are not listed)."
+            "No realm-wide session listing in the public API: sessions are read user by user; \
+             offline sessions are read per client holding the user's offline tokens (ids prefixed \
+             offline:)."
+                .into(),
+            "Keycloak's admin events cross-check our calls only when the realm stores admin events \
+             (adminEventsEnabled); otherwise verification rests on the re-read state alone."
                 .into(),
             "Activity is the realm's login events (no per-request log), and only when the realm \
              stores events; events carry no user agent."
@@ -571,12 +691,23 @@ impl AdminBackend for Keycloak {
                     warnings = w;
                     if roles.iter().any(|r| r == VIEW_REALM) || roles.is_empty() {
                         match self.realm().await {
-                            Ok(r) if r.events_enabled == Some(false) => warnings.push(
-                                "the realm does not store login events (eventsEnabled = false): \
-                                 sync will find no activity"
-                                    .into(),
-                            ),
-                            Ok(_) => {}
+                            Ok(r) => {
+                                if r.events_enabled == Some(false) {
+                                    warnings.push(
+                                        "the realm does not store login events (eventsEnabled = \
+                                         false): sync will find no activity"
+                                            .into(),
+                                    );
+                                }
+                                if r.admin_events_enabled == Some(false) {
+                                    warnings.push(
+                                        "the realm does not store admin events \
+                                         (adminEventsEnabled = false): Keycloak keeps no record of \
+                                         the console's calls to cross-check a containment against"
+                                            .into(),
+                                    );
+                                }
+                            }
                             Err(e) => warnings.push(format!("cannot read the realm settings: {e}")),
                         }
                     }
@@ -761,11 +892,15 @@ impl AdminBackend for Keycloak {
         // Found first, so the verification can tell "ended" from "never existed".
         self.locate(session_id).await?;
         let lifespan = self.lifespan().await;
+        let (id, query) = match session_id.strip_prefix(OFFLINE_PREFIX) {
+            Some(id) => (id, vec![("isOffline", "true".to_string())]),
+            None => (session_id, Vec::new()),
+        };
         let result = self
             .send(
                 Method::DELETE,
-                &format!("/sessions/{}", path_segment(session_id)),
-                &[],
+                &format!("/sessions/{}", path_segment(id)),
+                &query,
                 None,
                 Idempotency::Idempotent,
                 (MANAGE_USERS, "revoke a session"),
@@ -798,14 +933,7 @@ impl AdminBackend for Keycloak {
             (MANAGE_USERS, "sign a user out"),
         )
         .await?;
-        let consents: Vec<ConsentRep> = self
-            .get(
-                &format!("/users/{uid}/consents"),
-                &[],
-                VIEW_USERS,
-                "list a user's consents",
-            )
-            .await?;
+        let consents = self.consents(user_id).await?;
         for c in &consents {
             let r = self
                 .send(
@@ -901,6 +1029,80 @@ impl AdminBackend for Keycloak {
         Ok(Some(bytes.to_vec()))
     }
 
+    /// `GET /admin-events` newest first, `first`/`max` paged back to `since` (at most
+    /// [`ADMIN_EVENT_PAGES`] pages), after reading whether the realm stores them at all.
+    async fn admin_events(
+        &self,
+        since: chrono::DateTime<Utc>,
+        target: Option<&str>,
+    ) -> Result<Option<ProviderAdminEvents>> {
+        let mut notes = Vec::new();
+        let recorded = match self.realm().await {
+            Ok(r) => r.admin_events_enabled,
+            Err(e) => {
+                notes.push(format!("whether the realm stores admin events is unknown: {e}"));
+                None
+            }
+        };
+        if recorded == Some(false) {
+            notes.push(
+                "the realm does not store admin events (adminEventsEnabled = false): Keycloak keeps \
+                 no record of admin calls, ours included; events listed are from before it was \
+                 turned off"
+                    .into(),
+            );
+        }
+        let since_ms = since.timestamp_millis();
+        // dateFrom is a day in the server's time zone: ask from the day before (any zone), and
+        // make the exact cut below.
+        let day = unix_ms(since_ms.saturating_sub(86_400_000))
+            .format("%Y-%m-%d")
+            .to_string();
+        let mut events = Vec::new();
+        let mut first = 0usize;
+        for page in 0.. {
+            if page == ADMIN_EVENT_PAGES {
+                notes.push(format!(
+                    "stopped after {} admin events; older ones in the window were not read",
+                    first
+                ));
+                break;
+            }
+            let raw: Vec<AdminEventRep> = self
+                .get(
+                    "/admin-events",
+                    &[
+                        ("dateFrom", day.clone()),
+                        ("first", first.to_string()),
+                        ("max", ADMIN_EVENTS_PER_PAGE.to_string()),
+                    ],
+                    VIEW_EVENTS,
+                    "read admin events",
+                )
+                .await?;
+            let n = raw.len();
+            let mut older = false;
+            for e in raw {
+                if e.time < since_ms {
+                    older = true;
+                    continue;
+                }
+                if target.is_none_or(|t| names(&e.resource_path, t)) {
+                    events.push(ProviderAdminEvent::from(e));
+                }
+            }
+            if older || n < ADMIN_EVENTS_PER_PAGE {
+                break;
+            }
+            first += n;
+        }
+        Ok(Some(ProviderAdminEvents {
+            recorded,
+            events,
+            notes,
+        }))
+    }
+
     fn planned_calls(&self, kind: ActionKind, target: &str) -> Vec<PlannedCall> {
         let t = path_segment(target);
         let p = |m: &str, path: String, note: Option<&str>| PlannedCall::new(m, self.admin_path(&path), note);
@@ -914,15 +1116,28 @@ impl AdminBackend for Keycloak {
                         Some("find the session's user (no session-by-id endpoint)"),
                     ));
                 }
-                calls.push(p(
-                    "DELETE",
-                    format!("/sessions/{t}"),
-                    Some("back-channel logout to clients"),
-                ));
+                match target.strip_prefix(OFFLINE_PREFIX) {
+                    Some(id) => calls.push(p(
+                        "DELETE",
+                        format!("/sessions/{}?isOffline=true", path_segment(id)),
+                        Some("the offline session and its offline tokens"),
+                    )),
+                    None => calls.push(p(
+                        "DELETE",
+                        format!("/sessions/{t}"),
+                        Some("back-channel logout to clients"),
+                    )),
+                }
                 calls
             }
             ActionKind::RevokeUserSessions => vec![
                 p("GET", format!("/users/{t}/sessions"), None),
+                p("GET", format!("/users/{t}/consents"), None),
+                p(
+                    "GET",
+                    format!("/users/{t}/offline-sessions/{{clientUuid}}"),
+                    Some("each client holding offline tokens"),
+                ),
                 p(
                     "POST",
                     format!("/users/{t}/logout"),

@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::{
-    Activity, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Page, PlannedCall,
-    ProfileCheck, Result, Session, SessionDetail, User, UserState, malformed, path_segment,
+    Activity, AdminBackend, BackendOutcome, Capabilities, ConnectionCheck, Error, Handover, Page,
+    PlannedCall, ProfileCheck, Result, Session, SessionDetail, User, UserState, malformed, path_segment,
 };
 use crate::actions::ActionKind;
 use crate::config::BackendKind;
@@ -29,6 +29,10 @@ use crate::secrets::Sensitive;
 const NAME: &str = "kratos";
 /// Items per page (Kratos serves up to 1000; 250 is its default maximum for identities).
 const PAGE_SIZE: usize = 250;
+/// How long the recovery code a forced reset mints stays valid. Long enough for the analyst to
+/// confirm the owner out of band and re-activate the identity first (Kratos refuses recovery
+/// for an inactive identity).
+const RECOVERY_EXPIRES_IN: &str = "24h";
 
 pub struct Kratos {
     http: HttpClient,
@@ -46,6 +50,14 @@ struct IdentityRep {
     traits: serde_json::Value,
     #[serde(default)]
     credentials: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `POST /admin/recovery/code` → `RecoveryCodeForIdentity`.
+#[derive(Deserialize)]
+struct RecoveryCodeRep {
+    recovery_link: String,
+    recovery_code: String,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -282,8 +294,11 @@ impl AdminBackend for Kratos {
              streams events to SNS or HTTPS only), so sync brings users and sessions, not requests."
                 .into(),
             "No per-identity \"must change password\" or \"must use MFA\" flag (the required AAL is \
-             project-wide): a forced reset deletes the password credential, so the stolen password \
-             stops working, and the user sets a new one through account recovery."
+             project-wide): a forced reset sets the identity inactive, deletes the password \
+             credential (the stolen password stops working) and every session, and mints a \
+             recovery code for the owner. Kratos refuses recovery while the identity is inactive: \
+             re-activate it (PATCH state active) once the owner is confirmed, then hand the code over \
+             before it expires."
                 .into(),
             "JWTs minted from sessions with tokenize_as cannot be revoked before their TTL; session \
              tokens themselves are checked server-side and stop working at once."
@@ -493,7 +508,8 @@ impl AdminBackend for Kratos {
         })
     }
 
-    /// Deletes the password credential (the stolen password stops working), then every session.
+    /// Sets the identity inactive (no login, no session of it is accepted), deletes the
+    /// password credential (the stolen password stops working), then every session.
     async fn force_password_reset(&self, user_id: &str, require_mfa: bool) -> Result<BackendOutcome> {
         if require_mfa {
             return Err(Error::Unsupported {
@@ -502,6 +518,20 @@ impl AdminBackend for Kratos {
             });
         }
         let uid = path_segment(user_id);
+        let was_active = self.identity(user_id).await?.state.as_deref() != Some("inactive");
+        if was_active {
+            self.send(
+                Method::PATCH,
+                &format!("/admin/identities/{uid}"),
+                &[],
+                Some(&serde_json::json!([
+                    {"op": "replace", "path": "/state", "value": "inactive"}
+                ])),
+                Idempotency::Idempotent,
+                "set an identity inactive",
+            )
+            .await?;
+        }
         let deleted = self
             .delete(
                 &format!("/admin/identities/{uid}/credentials/password"),
@@ -509,8 +539,51 @@ impl AdminBackend for Kratos {
             )
             .await?;
         let mut out = self.revoke_user_sessions(user_id).await?;
-        out.already_done = out.already_done && !deleted;
+        out.already_done = out.already_done && !deleted && !was_active;
         Ok(out)
+    }
+
+    /// The reset above, then a recovery code for the owner. Minting is sent once (a retry would
+    /// leave a second valid code behind).
+    async fn force_reset(
+        &self,
+        user_id: &str,
+        require_mfa: bool,
+    ) -> Result<(BackendOutcome, Option<Handover>)> {
+        let out = self.force_password_reset(user_id, require_mfa).await?;
+        let resp = self
+            .send(
+                Method::POST,
+                "/admin/recovery/code",
+                &[],
+                Some(&serde_json::json!({
+                    "identity_id": user_id,
+                    "expires_in": RECOVERY_EXPIRES_IN,
+                })),
+                Idempotency::Once,
+                "create a recovery code",
+            )
+            .await?;
+        let rep: RecoveryCodeRep = Self::read(resp, "recovery code").await?;
+        let handover = Handover {
+            kind: "recovery_code".into(),
+            url_or_code: Sensitive::new(rep.recovery_code),
+            expires_at: rep.expires_at,
+            note: format!(
+                "Kratos refuses recovery while the identity is inactive: once the owner is confirmed \
+                 out of band, re-activate it (PATCH /admin/identities/{user_id} state active), then \
+                 give them this code to enter at {} (single use); they set a new password there.",
+                http::sanitize(&rep.recovery_link)
+            ),
+        };
+        Ok((out, Some(handover)))
+    }
+
+    fn reset_checks(&self, state: &UserState) -> Vec<(String, bool)> {
+        vec![(
+            format!("identity is inactive (state: {})", state.user.status),
+            state.user.status == "inactive",
+        )]
     }
 
     async fn token_revoked(&self, _jti: &str) -> Result<Option<bool>> {
@@ -545,6 +618,12 @@ impl AdminBackend for Kratos {
                 PlannedCall::new("DELETE", format!("/admin/identities/{t}/sessions"), None),
             ],
             ActionKind::ForcePasswordReset => vec![
+                PlannedCall::new("GET", format!("/admin/identities/{t}"), None),
+                PlannedCall::new(
+                    "PATCH",
+                    format!("/admin/identities/{t}"),
+                    Some("JSON Patch /state = inactive: no login, and no session of it is accepted"),
+                ),
                 PlannedCall::new(
                     "DELETE",
                     format!("/admin/identities/{t}/credentials/password"),
@@ -556,6 +635,16 @@ impl AdminBackend for Kratos {
                     None,
                 ),
                 PlannedCall::new("DELETE", format!("/admin/identities/{t}/sessions"), None),
+                PlannedCall::new(
+                    "POST",
+                    "/admin/recovery/code",
+                    Some(
+                        format!(
+                            "identity_id {t}, expires_in {RECOVERY_EXPIRES_IN}: a recovery code shown to you once, never logged"
+                        )
+                        .as_str(),
+                    ),
+                ),
             ],
             ActionKind::RevokeToken => Vec::new(),
         }

@@ -216,12 +216,98 @@ impl BackendOutcome {
     }
 }
 
-/// A one-time link a forced reset created for the user (Auth0's password-change ticket), for the
-/// analyst to hand over through a verified channel. The URL is a credential: it reaches the
-/// analyst once and is never written to the audit log, the store or logs.
-pub struct Handoff {
-    pub url: crate::secrets::Sensitive<String>,
-    pub expires_at: DateTime<Utc>,
+/// A credential an action minted for the analyst to give to the account's owner (a recovery
+/// code or link, a password-change ticket). It reaches the analyst once, in the action's result
+/// (the CLI prints it, the desktop shows it); the audit log and the store keep only
+/// [`Handover::audit_record`]: that it was made, its expiry and its SHA-256.
+#[derive(Debug, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Handover {
+    /// `recovery_code`, `recovery_link`, `password_change_ticket`, …
+    pub kind: String,
+    /// The credential itself. Serialized only as part of the result shown to the analyst.
+    #[serde(serialize_with = "expose_handover")]
+    #[specta(type = String)]
+    pub url_or_code: crate::secrets::Sensitive<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How to use it, in the analyst's words (e.g. where the code is entered, what must happen
+    /// first).
+    pub note: String,
+}
+
+fn expose_handover<S: serde::Serializer>(
+    v: &crate::secrets::Sensitive<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(v.expose())
+}
+
+impl Handover {
+    /// Hex SHA-256 of the credential: lets a later reader match a code the owner presents
+    /// against the audit log without the log holding it.
+    pub fn sha256(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(self.url_or_code.expose().as_bytes()))
+    }
+
+    /// What the audit log and the store keep of it (never the credential).
+    pub fn audit_record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": self.kind,
+            "expires_at": self.expires_at,
+            "sha256": self.sha256(),
+        })
+    }
+}
+
+impl Clone for Handover {
+    fn clone(&self) -> Self {
+        Handover {
+            kind: self.kind.clone(),
+            url_or_code: crate::secrets::Sensitive::new(self.url_or_code.expose().clone()),
+            expires_at: self.expires_at,
+            note: self.note.clone(),
+        }
+    }
+}
+
+impl PartialEq for Handover {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.url_or_code.expose() == other.url_or_code.expose()
+            && self.expires_at == other.expires_at
+            && self.note == other.note
+    }
+}
+
+/// One entry of the provider's own audit trail of admin calls (Keycloak's admin events): what
+/// the provider says was done to its users and sessions, and by which client.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAdminEvent {
+    pub at: DateTime<Utc>,
+    /// `CREATE`, `UPDATE`, `DELETE`, `ACTION`.
+    pub operation: String,
+    pub resource_type: Option<String>,
+    /// The resource, relative to the realm or tenant (e.g. `users/{id}/logout`).
+    pub resource_path: String,
+    /// The client (id or UUID, as the provider says) that made the call.
+    pub actor_client: Option<String>,
+    pub actor_user: Option<String>,
+    pub ip: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The provider's admin events in a window, with whether it stores them at all.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAdminEvents {
+    /// Whether the provider is set to store admin events (None: it could not be read).
+    pub recorded: Option<bool>,
+    /// Newest first.
+    pub events: Vec<ProviderAdminEvent>,
+    /// What limits this answer (events off, the window cut short), in the analyst's words.
+    pub notes: Vec<String>,
 }
 
 /// The state of a user as needed to verify a reset.
@@ -325,12 +411,6 @@ pub trait AdminBackend: Send + Sync {
     /// The provider's published signing keys (a JWKS document), when it has one.
     async fn jwks(&self) -> Result<Option<Vec<u8>>>;
 
-    /// The link the last forced reset of `user_id` created for the user, handed out once
-    /// (`None` where a reset creates none).
-    fn take_handoff(&self, _user_id: &str) -> Option<Handoff> {
-        None
-    }
-
     /// The HTTP calls `kind` on `target` makes at this provider, in order, for the dry run.
     /// Empty when the adapter does not describe them.
     fn planned_calls(&self, _kind: crate::actions::ActionKind, _target: &str) -> Vec<PlannedCall> {
@@ -340,6 +420,33 @@ pub trait AdminBackend: Send + Sync {
     /// What this provider cannot do, in the analyst's words (shown by `profile test`).
     fn limitations(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// [`Self::force_password_reset`], plus the credential it minted for the owner, if any
+    /// (a recovery code, a password-change ticket). Providers that mint one override this.
+    async fn force_reset(
+        &self,
+        user_id: &str,
+        require_mfa: bool,
+    ) -> Result<(BackendOutcome, Option<Handover>)> {
+        Ok((self.force_password_reset(user_id, require_mfa).await?, None))
+    }
+
+    /// Checks a forced reset must pass besides the generic ones (password change, MFA, no
+    /// session), read from the re-read user: `(what, ok)`.
+    fn reset_checks(&self, _state: &UserState) -> Vec<(String, bool)> {
+        Vec::new()
+    }
+
+    /// The provider's own record of admin calls since `since`, newest first; with `target`,
+    /// only those on that user or session (the adapter knows how its ids appear in resource
+    /// paths). None when the provider has no such trail the console can read.
+    async fn admin_events(
+        &self,
+        _since: DateTime<Utc>,
+        _target: Option<&str>,
+    ) -> Result<Option<ProviderAdminEvents>> {
+        Ok(None)
     }
 
     /// Whether a forced reset is possible at all. When it is but `capabilities()` says it cannot

@@ -1,0 +1,139 @@
+//! A held token revoked through the real `gatehouse` binary and verified by RFC 7662
+//! introspection at a real, OpenID-certified authorization server (the `oidc-provider` fixture
+//! of gatehouse-core, started as a node process): the profile's provider (Kratos, faked at the
+//! HTTP boundary) cannot revoke one token, so the profile's standard client revokes it (RFC 7009).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Gh, contains, files_under, require_session_bus};
+use gatehouse_fakes::kratos::Kratos;
+
+const SECRET: &str = "gatehouse-test-secret-0123456789";
+
+struct Provider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Option<Provider> {
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!("\n\n*** SKIPPED: node is not installed (needed for the oidc-provider fixture) ***\n\n");
+        return None;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/oidc-provider");
+    if !dir.join("node_modules/oidc-provider").is_dir() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "npm ci in {} failed", dir.display());
+    }
+    let mut child = Command::new("node")
+        .arg("server.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(issuer) = line.strip_prefix("LISTENING ") {
+                let _ = tx.send(issuer.to_string());
+            }
+        }
+    });
+    let issuer = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("oidc-provider started");
+    Some(Provider { child, issuer })
+}
+
+/// A client-credentials token of the fixture's `gatehouse` client: the token "the analyst holds".
+fn token(issuer: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let resp: serde_json::Value = reqwest::Client::new()
+            .post(format!("{issuer}/token"))
+            .basic_auth("gatehouse", Some(SECRET))
+            .form(&[("grant_type", "client_credentials"), ("scope", "api:read")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        resp["access_token"].as_str().unwrap().to_string()
+    })
+}
+
+#[test]
+fn a_held_token_is_revoked_and_verified_by_introspection() {
+    require_session_bus();
+    let Some(p) = start() else { return };
+    let kr = Kratos::new(None).start();
+    let dir = tempfile::tempdir().unwrap();
+    let gh = Gh::new(&dir.path().join("home"));
+    gh.ok(&["profile", "add", "ory", "--kind", "kratos", "--url", &kr.url]);
+
+    // Without a standard client, the provider's limit is said.
+    let held = token(&p.issuer);
+    let out = gh.run(&["revoke", "token", "--opaque", &held], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 7009"));
+
+    let out = gh.run(
+        &[
+            "profile",
+            "introspection",
+            "ory",
+            "--issuer",
+            &p.issuer,
+            "--client-id",
+            "gatehouse",
+        ],
+        Some(&format!("{SECRET}\n")),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let r = gh.json(&["revoke", "token", "--opaque", &held]);
+    assert_eq!(r["verified"], true, "{r}");
+    let target = r["target"].as_str().unwrap();
+    assert!(target.starts_with("sha256:"), "{r}");
+    let by = r["checks"][0]["what"].as_str().unwrap();
+    assert!(
+        by.starts_with("verified by RFC 7662 introspection at ") && by.contains("active: false"),
+        "{by}"
+    );
+    let out = gh.run(&["revoke", "token", "--opaque", "-"], Some(&held));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("already done"), "{text}");
+    assert!(text.contains("[ok] verified by RFC 7662 introspection"), "{text}");
+
+    // Neither the token nor the client secret reaches the disk.
+    let audit = gh.ok(&["audit", "export"]);
+    assert!(audit.contains(target) && !audit.contains(&held));
+    for (path, bytes) in files_under(&dir.path().join("home")) {
+        assert!(!contains(&bytes, &held), "token written to {}", path.display());
+        assert!(!contains(&bytes, SECRET), "secret written to {}", path.display());
+    }
+    gh.ok(&["profile", "remove", "ory"]);
+}
