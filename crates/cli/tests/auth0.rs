@@ -137,6 +137,7 @@ fn auth0_profile_sync_detect_and_contain() {
     for call in [
         "DELETE /api/v2/users/auth0%7C1/authenticators",
         "POST /api/v2/users/auth0%7C1/multifactor/actions/invalidate-remember-browser",
+        "PATCH /api/v2/users/auth0%7C1",
         "POST /api/v2/tickets/password-change",
         "DELETE /api/v2/users/auth0%7C1/sessions",
         "DELETE /api/v2/users/auth0%7C1/refresh-tokens",
@@ -145,8 +146,8 @@ fn auth0_profile_sync_detect_and_contain() {
     }
     assert_eq!(writes(&a0), before, "a dry run writes nothing");
 
-    // Contain: every step runs (--json reports each), the sessions step verifies; the reset's
-    // password check cannot (Auth0 keeps no "must change" flag) and says so.
+    // Contain: both steps run and verify. Auth0 keeps no "must change password" flag, so the
+    // reset blocks the account and that is what is read back.
     let done = gh.json(&["contain", "auth0|1"]);
     let done = done.as_array().unwrap();
     assert_eq!(done.len(), 2, "{done:?}");
@@ -161,7 +162,9 @@ fn auth0_profile_sync_detect_and_contain() {
     };
     assert_eq!(ok("MFA is required"), Some(true), "{reset}");
     assert_eq!(ok("no active session"), Some(true), "{reset}");
-    assert_eq!(ok("no such flag"), Some(false), "{reset}");
+    assert_eq!(ok("no such flag"), None, "{reset}");
+    assert_eq!(ok("the account is blocked"), Some(true), "{reset}");
+    assert_eq!(reset["verified"], true, "{reset}");
     assert_eq!(revoke["verified"], true, "{revoke}");
     assert!(
         !revoke["residual"]["until"].is_null(),
@@ -193,9 +196,9 @@ fn auth0_profile_sync_detect_and_contain() {
     assert!(!audit.contains(&url));
     assert_eq!(gh.json(&["audit", "verify"])["ok"], true);
 
-    // In text mode the link is printed once, with its expiry; the reset is reported unverified.
+    // In text mode the link is printed once, with its expiry; the reset is verified.
     let out = gh.run(&["reset-password", "auth0|2", "--require-mfa"], None);
-    assert_eq!(out.status.code(), Some(7), "not verified");
+    assert_eq!(out.status.code(), Some(0), "verified by the block");
     let text = String::from_utf8_lossy(&out.stdout);
     let bob_url = a0.state().tickets[1].1.clone();
     assert_eq!(text.matches(&bob_url).count(), 1, "{text}");

@@ -512,13 +512,17 @@ impl Actions {
             ActionKind::ForcePasswordReset => {
                 match self.backend.user_state(target).await {
                     Ok(s) => {
-                        check(
+                        let provider_checks = self.backend.reset_checks(&s);
                         match s.password_change_required {
-                            None => "a password change is required (the provider keeps no such flag to read back)".into(),
-                            Some(_) => "a password change is required".into(),
-                        },
-                        s.password_change_required == Some(true),
-                    );
+                        Some(required) => check("a password change is required".into(), required),
+                        // A provider without such a flag must say what stands in for it (a
+                        // blocked or inactive account); without that the reset is unverified.
+                        None if provider_checks.is_empty() => check(
+                            "a password change is required (the provider keeps no such flag to read back)".into(),
+                            false,
+                        ),
+                        None => {}
+                    }
                         if self.backend.capabilities().force_reset_with_mfa {
                             check(
                                 "MFA is required at the next login".into(),
@@ -529,7 +533,7 @@ impl Actions {
                             format!("no active session remains ({} found)", s.active_sessions.len()),
                             s.active_sessions.is_empty(),
                         );
-                        for (what, ok) in self.backend.reset_checks(&s) {
+                        for (what, ok) in provider_checks {
                             check(what, ok);
                         }
                     }

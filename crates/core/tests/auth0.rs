@@ -503,6 +503,13 @@ async fn each_containment_call_is_the_documented_method_path_and_body() {
         .expect(1)
         .mount(&server)
         .await;
+    Mock::given(method("PATCH"))
+        .and(path(uid.to_string()))
+        .and(body_json(json!({"blocked": true})))
+        .respond_with(ok(200))
+        .expect(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path("/api/v2/tickets/password-change"))
         .and(body_json(json!({"user_id": "auth0|123", "ttl_sec": 86400,
@@ -567,6 +574,7 @@ async fn each_containment_call_is_the_documented_method_path_and_body() {
         [
             "DELETE /api/v2/users/auth0%7C123/authenticators",
             "POST /api/v2/users/auth0%7C123/multifactor/actions/invalidate-remember-browser",
+            "PATCH /api/v2/users/auth0%7C123",
             "POST /api/v2/tickets/password-change",
             "DELETE /api/v2/users/auth0%7C123/sessions",
             "DELETE /api/v2/users/auth0%7C123/refresh-tokens",

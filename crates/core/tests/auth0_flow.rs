@@ -76,12 +76,11 @@ async fn sync_and_contain_an_auth0_account() {
     let check = |what: &str| reset.checks.iter().find(|c| c.what.contains(what)).map(|c| c.ok);
     assert_eq!(check("MFA is required"), Some(true));
     assert_eq!(check("no active session"), Some(true));
-    assert_eq!(
-        check("password change is required"),
-        Some(false),
-        "Auth0 has no such flag to read back"
-    );
-    assert!(!reset.verified);
+    // Auth0 keeps no "must change password" flag: the block stands in for it and is read back.
+    assert_eq!(check("password change is required"), None);
+    assert_eq!(check("the account is blocked"), Some(true));
+    assert!(reset.verified, "{reset:?}");
+    assert_eq!(tenant.state().users[0]["blocked"], true);
     assert_eq!(reset.sessions_revoked, ["sess_1"]);
     let url = {
         let st = tenant.state();

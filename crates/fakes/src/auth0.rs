@@ -342,6 +342,18 @@ fn handle(s: &mut Auth0, req: &Request) -> Reply {
                 None => error(404, "inexistent_user", "The user does not exist."),
             })
         }
+        ("PATCH", ["users", id]) => needs("update:users").unwrap_or_else(|| {
+            match s.users.iter_mut().find(|u| u["user_id"] == *id) {
+                Some(u) => {
+                    // Only the fields the console sets; Auth0 answers with the whole user.
+                    if let Some(b) = body.get("blocked").and_then(Value::as_bool) {
+                        u["blocked"] = Value::Bool(b);
+                    }
+                    Reply::json(200, u.clone())
+                }
+                None => error(404, "inexistent_user", "The user does not exist."),
+            }
+        }),
         ("GET", ["users", id, "enrollments"]) => needs("read:users").unwrap_or_else(|| {
             Reply::json(
                 200,

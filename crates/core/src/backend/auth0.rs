@@ -583,10 +583,24 @@ impl Auth0 {
             kind: "password_change_ticket".into(),
             url_or_code: Sensitive::new(t.ticket),
             expires_at: Some(now_plus(TICKET_TTL_SECS)),
-            note: "a password-change link for the user: give it through a channel you have verified; \
-                   the current password keeps working until the link is used"
+            note: "a password-change link for the user: give it through a channel you have verified. \
+                   The account is blocked until you unblock it (Auth0 dashboard or PATCH blocked: false) \
+                   once the owner has used the link"
                 .into(),
         })
+    }
+
+    /// Blocks the user (`PATCH /users/{id}` `blocked: true`): no login, with any password, until
+    /// an administrator unblocks the account. Auth0 keeps no "must change password" flag, so
+    /// this is what makes the old password useless while the owner is reached.
+    pub async fn block(&self, user_id: &str) -> Result<()> {
+        self.change(
+            Method::PATCH,
+            &format!("/users/{}", segment(user_id)),
+            Some(&json!({ "blocked": true })),
+            SCOPE_UPDATE_USERS,
+        )
+        .await
     }
 
     /// Removes the user's MFA enrolments and remembered browsers: the next login enrols again.
@@ -672,9 +686,16 @@ impl Auth0 {
                 optional: false,
             },
             PlannedCall {
+                method: "PATCH",
+                path: format!("/api/v2/users/{id}"),
+                purpose: "block the account ({\"blocked\": true}): no login with any password until it is unblocked",
+                permission: SCOPE_UPDATE_USERS,
+                optional: false,
+            },
+            PlannedCall {
                 method: "POST",
                 path: "/api/v2/tickets/password-change".into(),
-                purpose: "create a password-change link for the user (the old password works until it is used)",
+                purpose: "create a password-change link for the user (the account stays blocked until you unblock it)",
                 permission: SCOPE_CREATE_TICKETS,
                 optional: false,
             },
@@ -740,7 +761,8 @@ impl AdminBackend for Auth0 {
         use crate::actions::ActionKind;
         let wanted = |c: &PlannedCall| match kind {
             ActionKind::ForcePasswordReset => {
-                c.path.contains("/authenticators")
+                c.method == "PATCH"
+                    || c.path.contains("/authenticators")
                     || c.path.contains("/multifactor/")
                     || c.path.contains("/tickets/")
             }
@@ -768,7 +790,9 @@ impl AdminBackend for Auth0 {
         };
         let mut limitations = vec![
             "access tokens cannot be revoked: they work until they expire (24 h by default)".to_string(),
-            "a forced reset is a password-change link; the old password works until it is used".to_string(),
+            "Auth0 has no 'must change password' flag: a forced reset blocks the account and creates a \
+             password-change link; unblock the account yourself once the owner has used it"
+                .to_string(),
         ];
         if !self.settings.sessions_api {
             limitations.push(
@@ -1062,8 +1086,20 @@ impl AdminBackend for Auth0 {
         if require_mfa {
             self.reset_mfa(user_id).await?;
         }
+        self.block(user_id).await?;
         let ticket = self.password_change_ticket(user_id).await?;
         Ok((self.revoke_user_sessions(user_id).await?, Some(ticket)))
+    }
+
+    /// Auth0 keeps no "must change password" flag: the reset is verified by the block.
+    fn reset_checks(&self, state: &UserState) -> Vec<(String, bool)> {
+        vec![(
+            format!(
+                "the account is blocked until the owner has used the link (status: {})",
+                state.user.status
+            ),
+            state.user.status == "blocked",
+        )]
     }
 
     async fn token_revoked(&self, _jti: &str) -> Result<Option<bool>> {
