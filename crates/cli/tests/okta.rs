@@ -356,3 +356,54 @@ fn a_rejected_key_a_429_and_a_malformed_log_page_are_clear_and_lose_nothing() {
     );
     gh.ok(&["profile", "remove", "okta-err"]);
 }
+
+/// An org with Identity Threat Protection, and a profile that asks for `okta.userRisk.manage`
+/// besides the scopes the console needs: a forced reset also raises the user's ITP risk to
+/// HIGH, and the dry run says so first.
+#[test]
+fn with_the_user_risk_scope_a_forced_reset_raises_the_itp_risk() {
+    require_session_bus();
+    let pem = key("ec.pem");
+    let mut fake = org();
+    fake.itp = true;
+    if !fake.granted_scopes.iter().any(|s| s == "okta.userRisk.manage") {
+        fake.granted_scopes.push("okta.userRisk.manage".into());
+    }
+    let okta = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let gh = Gh::new(&dir.path().join("home"));
+    let mut args = vec![
+        "profile",
+        "add",
+        "okta-itp",
+        "--kind",
+        "okta",
+        "--url",
+        okta.url.as_str(),
+        "--client-id",
+        "0oa-gatehouse",
+        "--key-id",
+        "key-1",
+    ];
+    for s in [
+        "okta.users.read",
+        "okta.users.manage",
+        "okta.sessions.read",
+        "okta.sessions.manage",
+        "okta.logs.read",
+        "okta.userRisk.manage",
+    ] {
+        args.extend(["--scope", s]);
+    }
+    let out = gh.run(&args, Some(&pem));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    gh.ok(&["sync"]);
+    let plan = gh.ok(&["contain", "00u2", "--dry-run"]);
+    assert!(plan.contains("/api/v1/users/00u2/risk"), "{plan}");
+
+    let r = gh.json(&["reset-password", "00u2", "--require-mfa"]);
+    assert_eq!(r["verified"], true, "{r}");
+    assert_eq!(okta.state().risk.get("00u2").map(String::as_str), Some("HIGH"));
+    assert!(okta.state().risk.get("00u1").is_none(), "only the target");
+    gh.ok(&["profile", "remove", "okta-itp"]);
+}

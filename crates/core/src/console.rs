@@ -330,6 +330,9 @@ impl Console {
             KindSettings::Okta(auth) => {
                 use crate::backend::okta::{AssertionAlgorithm, Okta, OktaAuth, OktaSettings};
                 let secret = secret.ok_or_else(missing)?;
+                // ITP user risk is raised on a forced reset when the profile asks for its scope.
+                let set_user_risk = matches!(auth, crate::config::OktaAuth::PrivateKeyJwt { scopes, .. }
+                    if scopes.iter().any(|s| s == crate::backend::okta::SCOPE_USER_RISK_MANAGE));
                 let auth = match auth {
                     crate::config::OktaAuth::Ssws => OktaAuth::Ssws { token: secret },
                     crate::config::OktaAuth::PrivateKeyJwt { key_id, scopes } => OktaAuth::PrivateKeyJwt {
@@ -340,10 +343,9 @@ impl Console {
                         scopes: scopes.clone(),
                     },
                 };
-                Arc::new(Okta::new(
-                    OktaSettings::new(profile.base_url.clone(), auth),
-                    http,
-                )?)
+                let mut settings = OktaSettings::new(profile.base_url.clone(), auth);
+                settings.set_user_risk = set_user_risk;
+                Arc::new(Okta::new(settings, http)?)
             }
             KindSettings::Auth0 { audience } => {
                 use crate::backend::auth0::{Auth0, Auth0Settings};
