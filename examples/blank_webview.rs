@@ -6,8 +6,8 @@
 
 #[cfg(target_os = "linux")]
 fn main() {
-    use std::time::Duration;
     use gtk::prelude::*;
+    use std::time::Duration;
     use webkit2gtk::{SettingsExt, WebViewExt};
 
     if gtk::init().is_err() {
@@ -32,7 +32,10 @@ fn main() {
             total += mb;
             parts.push(format!("{} {mb:.0}", comm(pid)));
         }
-        println!("blank WebKitGTK window, idle (PSS, MB): {total:.0} = {}", parts.join(" + "));
+        println!(
+            "blank WebKitGTK window, idle (PSS, MB): {total:.0} = {}",
+            parts.join(" + ")
+        );
         gtk::main_quit();
     });
     gtk::main();
