@@ -948,12 +948,7 @@ impl AdminBackend for Auth0 {
     }
 
     async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>> {
-        let page = self.activity_records_page(cursor).await?;
-        Ok(Page {
-            items: page.items.into_iter().map(|r| r.activity).collect(),
-            cursor: page.cursor,
-            more: page.more,
-        })
+        Ok(self.activity_records_page(cursor).await?.without_origins())
     }
 
     /// Each log entry with where Auth0 placed its IP (`location_info`).

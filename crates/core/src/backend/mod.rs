@@ -184,6 +184,18 @@ pub struct ActivityRecord {
     pub origin: Option<Origin>,
 }
 
+impl Page<ActivityRecord> {
+    /// The events without their origins (for [`AdminBackend::activity_page`] of adapters that
+    /// read origins anyway).
+    pub fn without_origins(self) -> Page<Activity> {
+        Page {
+            items: self.items.into_iter().map(|r| r.activity).collect(),
+            cursor: self.cursor,
+            more: self.more,
+        }
+    }
+}
+
 /// What the backend says a containment call did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]

@@ -1191,12 +1191,7 @@ impl AdminBackend for Okta {
     }
 
     async fn activity_page(&self, cursor: Option<String>) -> Result<Page<Activity>> {
-        let page = self.activity_records_page(cursor).await?;
-        Ok(Page {
-            items: page.items.into_iter().map(|r| r.activity).collect(),
-            cursor: page.cursor,
-            more: page.more,
-        })
+        Ok(self.activity_records_page(cursor).await?.without_origins())
     }
 
     /// Each System Log event with the place and network Okta gives for its client.
