@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "run_steps",
     "cancel_steps",
     "inspect_token",
+    "revoke_held_token",
     "audit_recent",
     "audit_verify",
     "list_incidents",

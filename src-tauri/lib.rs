@@ -36,6 +36,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::actions::run_steps,
             commands::actions::cancel_steps,
             commands::actions::inspect_token,
+            commands::actions::revoke_held_token,
             commands::actions::audit_recent,
             commands::actions::audit_verify,
             commands::incidents::list_incidents,

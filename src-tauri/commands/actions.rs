@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gatehouse_core::Console;
-use gatehouse_core::actions::{ItemResult, Step};
+use gatehouse_core::actions::{ActionReport, ItemResult, Step};
 use gatehouse_core::audit::{Entry, Verification};
 use gatehouse_core::console::Intent;
 use gatehouse_core::inspect::Inspection;
@@ -53,6 +53,20 @@ pub async fn run_steps(
 #[specta::specta]
 pub fn cancel_steps(console: State<'_, Arc<Console>>) {
     console.cancel_steps();
+}
+
+/// Revokes a token the analyst pasted into the inspector (after the dialog's confirmation):
+/// verified by RFC 7662 introspection when the profile has an `[introspection]` client, else by
+/// the backend's revocation list.
+#[tauri::command]
+#[specta::specta]
+pub async fn revoke_held_token(
+    console: State<'_, Arc<Console>>,
+    token: String,
+) -> Result<ActionReport, IpcError> {
+    Ok(console
+        .revoke_held_token(None, gatehouse_core::secrets::Sensitive::new(token))
+        .await?)
 }
 
 #[tauri::command]

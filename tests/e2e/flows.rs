@@ -210,6 +210,7 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
         .find(|p| p.extension().is_some_and(|x| x == "db"))
         .expect("the demo's authd database");
     add_user(&db, "e2e-victim", "E2E Victim");
+    add_user(&db, "e2e-holder", "E2E Holder");
     let client = Client {
         base: config_value(&home_path, "base_url"),
         http: reqwest::Client::new(),
@@ -314,6 +315,28 @@ async fn demo_stolen_session_is_found_revoked_and_refused_then_user_contained_an
         serde_json::from_value(app.js("return window.__progress;").await).unwrap();
     assert!(!progress.is_empty(), "no progress was shown");
     assert!(progress.iter().all(|&(d, t)| t == 2 && d <= 2), "{progress:?}");
+    app.click("[data-testid=close-dialog]").await;
+
+    // The token inspector: a token the analyst holds is pasted, inspected, revoked as held
+    // (confirmed first) and verified; authd then refuses it.
+    let held = client.login("e2e-holder", HOME_IP, FIREFOX).await;
+    assert_eq!(client.get(&held, HOME_IP, FIREFOX, "/api/me").await, 200);
+    app.click("[data-testid=nav-inspector]").await;
+    app.el("[data-testid=inspector-input]")
+        .await
+        .send_keys(&held)
+        .await
+        .unwrap();
+    app.click("[data-testid=inspector-run]").await;
+    app.wait_for("[data-testid=action-revoke-token-inspector]").await;
+    app.click("[data-testid=action-revoke-token-inspector]").await;
+    let results = confirm_and_wait(&app, 1).await;
+    assert_eq!(results, [("done".to_string(), "true".to_string())]);
+    assert_eq!(
+        client.get(&held, HOME_IP, FIREFOX, "/api/me").await,
+        401,
+        "the held token is refused after the inspector's revoke"
+    );
     app.click("[data-testid=close-dialog]").await;
 
     // Triage: mark a finding a false positive; it is audited and the chain verifies.

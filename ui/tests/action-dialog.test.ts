@@ -229,4 +229,29 @@ describe('ActionDialog', () => {
     expect(box.textContent).toContain('2026-12-01');
     expect(box.textContent).toContain('Re-activate the identity first.');
   });
+
+  it('revokes a token from the inspector as held, so it is verified by introspection, not by run_steps', async () => {
+    const revoke = step('revoke_token', 'jti-9', 'Revoke token jti-9.');
+    const token = 'eyJhbGciOiJFUzI1NiJ9.eyJqdGkiOiJqdGktOSJ9.c2ln';
+    const calls = mockBackend({
+      plan_action: () => [revoke],
+      revoke_held_token: () => ({
+        ...report('jti-9', true, '2026-12-01T12:05:00Z'),
+        kind: 'revoke_token' as const,
+        sessionsRevoked: [],
+        checks: [{ what: 'verified by RFC 7662 introspection at https://idp.test/introspect: token jti-9 is inactive (active: false)', ok: true }],
+      }),
+    });
+    render(ActionDialog, {
+      request: { intent: 'revoke_token', targets: [token], title: 'Revoke this token', heldToken: token },
+      onclose: () => {},
+    });
+    await screen.findAllByTestId('plan-step');
+    await fireEvent.click(screen.getByTestId('confirm-run'));
+    const result = await screen.findByTestId('action-result');
+    expect(result.dataset.verified).toBe('true');
+    expect(result.textContent).toContain('RFC 7662 introspection');
+    expect(calls.map((c) => c.cmd)).toEqual(['plan_action', 'revoke_held_token']);
+    expect(calls[1]?.args).toEqual({ token });
+  });
 });

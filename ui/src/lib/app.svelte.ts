@@ -29,6 +29,11 @@ export interface ActionRequest {
   subject?: string;
   /** Called after the steps ran (whatever their outcome). */
   onRan?: () => void;
+  /**
+   * The token itself, for a `revoke_token` request from the inspector: it is then revoked as a
+   * held token (verified by introspection where the profile has a client for it).
+   */
+  heldToken?: string;
 }
 
 export interface LiveStatus {

@@ -184,6 +184,19 @@ async inspectToken(token: string) : Promise<Result<Inspection, IpcError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * Revokes a token the analyst pasted into the inspector (after the dialog's confirmation):
+ * verified by RFC 7662 introspection when the profile has an `[introspection]` client, else by
+ * the backend's revocation list.
+ */
+async revokeHeldToken(token: string) : Promise<Result<ActionReport, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("revoke_held_token", { token }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async auditRecent(limit: number) : Promise<Result<Entry[], IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("audit_recent", { limit }) };

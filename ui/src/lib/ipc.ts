@@ -4,6 +4,7 @@ import { Channel } from '@tauri-apps/api/core';
 import {
   commands,
   events,
+  type ActionReport,
   type AppStatus,
   type ProfileCheck,
   type ExportResult,
@@ -178,6 +179,7 @@ export const api = {
     channel.onmessage = onProgress;
     return unwrap(() => commands.runSteps(steps, channel));
   },
+  revokeHeldToken: (token: string): Promise<ActionReport> => unwrap(() => commands.revokeHeldToken(token)),
   cancelSteps: async (): Promise<void> => {
     try {
       await commands.cancelSteps();
