@@ -9,6 +9,26 @@ use gatehouse_fakes::keycloak::Keycloak;
 
 const SECRET: &str = "kc-S3CRET-7f2k-do-not-leak";
 
+/// `gatehouse profile add NAME` for the fake realm `acme`, the client secret on stdin.
+fn add_profile(gh: &Gh, name: &str, url: &str) -> std::process::Output {
+    gh.run(
+        &[
+            "profile",
+            "add",
+            name,
+            "--kind",
+            "keycloak",
+            "--url",
+            url,
+            "--realm",
+            "acme",
+            "--client-id",
+            "gatehouse",
+        ],
+        Some(&format!("{SECRET}\n")),
+    )
+}
+
 #[test]
 fn keycloak_profile_sync_revoke_and_contain() {
     require_session_bus();
@@ -36,22 +56,7 @@ fn keycloak_profile_sync_revoke_and_contain() {
     let dir = tempfile::tempdir().unwrap();
     let gh = Gh::new(&dir.path().join("home"));
 
-    let out = gh.run(
-        &[
-            "profile",
-            "add",
-            "kc",
-            "--kind",
-            "keycloak",
-            "--url",
-            &kc.url,
-            "--realm",
-            "acme",
-            "--client-id",
-            "gatehouse",
-        ],
-        Some(&format!("{SECRET}\n")),
-    );
+    let out = add_profile(&gh, "kc", &kc.url);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let check = gh.json(&["profile", "test"]);
@@ -183,22 +188,7 @@ fn a_missing_role_is_reported_by_profile_test_and_by_the_action() {
     let kc = f.start();
     let dir = tempfile::tempdir().unwrap();
     let gh = Gh::new(&dir.path().join("home"));
-    let out = gh.run(
-        &[
-            "profile",
-            "add",
-            "kc2",
-            "--kind",
-            "keycloak",
-            "--url",
-            &kc.url,
-            "--realm",
-            "acme",
-            "--client-id",
-            "gatehouse",
-        ],
-        Some(&format!("{SECRET}\n")),
-    );
+    let out = add_profile(&gh, "kc2", &kc.url);
     assert!(out.status.success());
     let text = gh.ok(&["profile", "test"]);
     assert!(
@@ -223,22 +213,7 @@ fn with_admin_events_off_the_cross_check_is_said_missing_not_faked() {
     let kc = f.start();
     let dir = tempfile::tempdir().unwrap();
     let gh = Gh::new(&dir.path().join("home"));
-    let out = gh.run(
-        &[
-            "profile",
-            "add",
-            "kc3",
-            "--kind",
-            "keycloak",
-            "--url",
-            &kc.url,
-            "--realm",
-            "acme",
-            "--client-id",
-            "gatehouse",
-        ],
-        Some(&format!("{SECRET}\n")),
-    );
+    let out = add_profile(&gh, "kc3", &kc.url);
     assert!(out.status.success());
     let check = gh.json(&["profile", "test"]);
     assert!(
