@@ -11,6 +11,7 @@ use std::sync::Arc;
 use gatehouse_core::audit::{self, Log};
 use gatehouse_core::http::{ClientOptions, HttpClient};
 use gatehouse_core::secrets::{KeyringStore, Namespace, SecretStore};
+use gatehouse_core::ssf::apply::Effect;
 use gatehouse_core::ssf::receive::{self, Inbox};
 use gatehouse_core::ssf::set::{CREDENTIAL_CHANGE, CaepEvent, SESSION_REVOKED};
 use gatehouse_core::ssf::{RawReceiver, RawSsf, RawTransmitter, Subject, Transmitter, key_name, signing_key};
@@ -468,7 +469,7 @@ async fn a_received_session_revoked_ends_the_session_here_and_its_later_use_is_f
     assert_eq!(session_state(&store, &p, "sess-carol").await, (1, None));
 
     let got = receive::recent(&w.log, &p, 10).await.unwrap();
-    let effects: Vec<(String, Option<String>, Vec<String>)> = {
+    let effects: Vec<(Effect, Option<String>, Vec<String>)> = {
         let mut v: Vec<_> = got
             .iter()
             .map(|s| {
@@ -482,11 +483,11 @@ async fn a_received_session_revoked_ends_the_session_here_and_its_later_use_is_f
     assert_eq!(
         effects,
         vec![
-            ("ended".into(), Some("42".into()), vec!["sess-stolen".into()]),
-            ("ended".into(), Some("7".into()), vec!["sess-bob".into()]),
-            ("recorded".into(), Some("42".into()), vec![]),
-            ("unresolved".into(), None, vec![]),
-            ("unresolved".into(), None, vec![]),
+            (Effect::Ended, Some("42".into()), vec!["sess-stolen".into()]),
+            (Effect::Ended, Some("7".into()), vec!["sess-bob".into()]),
+            (Effect::Recorded, Some("42".into()), vec![]),
+            (Effect::Unresolved, None, vec![]),
+            (Effect::Unresolved, None, vec![]),
         ]
     );
     // Audited under what it was about, so incident timelines of that session and user show it.

@@ -32,42 +32,52 @@ pub enum AuditCommand {
     },
 }
 
-pub async fn run(cmd: AuditCommand, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
-    if let AuditCommand::Provider { hours, target } = &cmd {
-        let ev = Console::open()?
-            .provider_admin_events(profile, *hours, target.as_deref())
-            .await?;
-        if json {
-            return output::json(&ev);
-        }
-        match ev.recorded {
-            Some(true) => println!("the provider stores admin events"),
-            Some(false) => println!("the provider does NOT store admin events"),
-            None => println!("whether the provider stores admin events is unknown"),
-        }
-        for n in &ev.notes {
-            println!("note: {}", output::clean(n, 400));
-        }
-        let rows: Vec<Vec<String>> = ev
-            .events
-            .iter()
-            .map(|e| {
-                vec![
-                    output::time(Some(e.at)),
-                    output::clean(&e.operation, 20),
-                    output::clean(&e.resource_path, 120),
-                    output::clean(e.actor_client.as_deref().unwrap_or("-"), 60),
-                    output::clean(e.ip.as_deref().unwrap_or("-"), 45),
-                    output::clean(e.error.as_deref().unwrap_or(""), 80),
-                ]
-            })
-            .collect();
-        output::table(&["time", "operation", "resource", "client", "ip", "error"], &rows);
-        return Ok(());
+/// `audit provider`: the provider's admin events, as core reads them.
+async fn provider(
+    console: &Console,
+    profile: Option<&str>,
+    hours: u32,
+    target: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let ev = console.provider_admin_events(profile, hours, target).await?;
+    if json {
+        return output::json(&ev);
     }
-    let log = Console::open()?.audit_log().await?;
+    match ev.recorded {
+        Some(true) => println!("the provider stores admin events"),
+        Some(false) => println!("the provider does NOT store admin events"),
+        None => println!("whether the provider stores admin events is unknown"),
+    }
+    for n in &ev.notes {
+        println!("note: {}", output::clean(n, 400));
+    }
+    let rows: Vec<Vec<String>> = ev
+        .events
+        .iter()
+        .map(|e| {
+            vec![
+                output::time(Some(e.at)),
+                output::clean(&e.operation, 20),
+                output::clean(&e.resource_path, 120),
+                output::clean(e.actor_client.as_deref().unwrap_or("-"), 60),
+                output::clean(e.ip.as_deref().unwrap_or("-"), 45),
+                output::clean(e.error.as_deref().unwrap_or(""), 80),
+            ]
+        })
+        .collect();
+    output::table(&["time", "operation", "resource", "client", "ip", "error"], &rows);
+    Ok(())
+}
+
+pub async fn run(cmd: AuditCommand, profile: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let console = Console::open()?;
     match cmd {
+        AuditCommand::Provider { hours, target } => {
+            provider(&console, profile, hours, target.as_deref(), json).await?;
+        }
         AuditCommand::List { limit } => {
+            let log = console.audit_log().await?;
             let entries = gatehouse_core::audit::recent(log.store(), limit)
                 .await
                 .map_err(gatehouse_core::Error::from)?;
@@ -90,7 +100,12 @@ pub async fn run(cmd: AuditCommand, profile: Option<&str>, json: bool) -> anyhow
             output::table(&["seq", "time", "actor", "action", "target", "hash"], &rows);
         }
         AuditCommand::Verify => {
-            let v = log.verify().await.map_err(gatehouse_core::Error::from)?;
+            let v = console
+                .audit_log()
+                .await?
+                .verify()
+                .await
+                .map_err(gatehouse_core::Error::from)?;
             if json {
                 output::json(&v)?;
             } else if v.ok {
@@ -109,6 +124,7 @@ pub async fn run(cmd: AuditCommand, profile: Option<&str>, json: bool) -> anyhow
             }
         }
         AuditCommand::Export { output: path } => {
+            let log = console.audit_log().await?;
             let mut out: Box<dyn std::io::Write> = match &path {
                 Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
                 None => Box::new(std::io::stdout().lock()),
@@ -121,7 +137,6 @@ pub async fn run(cmd: AuditCommand, profile: Option<&str>, json: bool) -> anyhow
                 eprintln!("wrote {n} entries to {}", p.display());
             }
         }
-        AuditCommand::Provider { .. } => {}
     }
     Ok(())
 }

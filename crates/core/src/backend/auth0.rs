@@ -628,17 +628,10 @@ impl Auth0 {
         &self,
         user_ids: &[String],
     ) -> Vec<(String, Result<BackendOutcome>)> {
-        let mut results: Vec<(usize, String, Result<BackendOutcome>)> =
-            futures::stream::iter(user_ids.iter().cloned().enumerate())
-                .map(|(i, id)| async move {
-                    let r = self.revoke_user_sessions(&id).await;
-                    (i, id, r)
-                })
-                .buffer_unordered(self.gate.concurrency())
-                .collect()
-                .await;
-        results.sort_by_key(|(i, _, _)| *i);
-        results.into_iter().map(|(_, id, r)| (id, r)).collect()
+        vendor::each_in_order(user_ids, self.gate.concurrency(), |id| {
+            self.revoke_user_sessions(id)
+        })
+        .await
     }
 
     /// The scopes in the Management API token against what Gatehouse needs.

@@ -18,6 +18,24 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use super::{Error, Result};
 use crate::http;
 
+/// Runs `op` on each id, at most `concurrency` at once (each call still passes the rate gate);
+/// one result per id, in the order given. The bulk form of a per-user containment call.
+pub async fn each_in_order<'a, T, F, Fut>(ids: &'a [String], concurrency: usize, op: F) -> Vec<(String, T)>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    use futures::StreamExt;
+    futures::stream::iter(ids)
+        .map(|id| {
+            let call = op(id);
+            async move { (id.clone(), call.await) }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
 /// Caps requests in flight and holds new ones while the vendor's quota is (nearly) used up.
 ///
 /// Okta sends `X-Rate-Limit-{Limit,Remaining,Reset}`, Auth0 `x-ratelimit-{limit,remaining,reset}`;

@@ -28,8 +28,22 @@ pub struct Applied {
     pub user: Option<String>,
     /// Sessions the SET ended here (`session-revoked`).
     pub sessions_ended: Vec<String>,
-    /// `ended`, `recorded` (nothing to change) or `unresolved` (nobody known).
-    pub effect: String,
+    pub effect: Effect,
+}
+
+/// What a received SET did here.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, specta::Type,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Sessions it names were ended.
+    Ended,
+    /// Tied to a known user; nothing to change (a credential change, or no open session).
+    Recorded,
+    /// It names nobody known here (or contradicts itself): nothing changed.
+    #[default]
+    Unresolved,
 }
 
 impl Applied {
@@ -166,25 +180,19 @@ pub async fn apply(conn: &mut SqliteConnection, profile: &str, v: &ValidSet) -> 
         match &user {
             // The session belongs to someone else than the user facet names: trust neither.
             Some(u) if u != owner => {
-                return Ok(Applied {
-                    effect: "unresolved".into(),
-                    ..Default::default()
-                });
+                return Ok(Applied::default());
             }
             _ => user = Some(owner.clone()),
         }
     }
     let Some(user_id) = user else {
-        return Ok(Applied {
-            effect: "unresolved".into(),
-            ..Default::default()
-        });
+        return Ok(Applied::default());
     };
     if v.event_uri != SESSION_REVOKED {
         return Ok(Applied {
             user: Some(user_id),
             sessions_ended: Vec::new(),
-            effect: "recorded".into(),
+            effect: Effect::Recorded,
         });
     }
     let at = event_time_ms(v);
@@ -225,7 +233,11 @@ pub async fn apply(conn: &mut SqliteConnection, profile: &str, v: &ValidSet) -> 
     }
     Ok(Applied {
         user: Some(user_id),
-        effect: if sessions.is_empty() { "recorded" } else { "ended" }.into(),
+        effect: if sessions.is_empty() {
+            Effect::Recorded
+        } else {
+            Effect::Ended
+        },
         sessions_ended: sessions,
     })
 }

@@ -38,14 +38,29 @@ impl Console {
         }))
     }
 
-    /// Pushes the SETs that are due (all pending ones when `now`).
-    pub async fn ssf_deliver(&self, profile: Option<&str>, now: bool) -> Result<Delivery, Error> {
+    /// The transmitter of `profile` (the active one for `None`), or `None` when the profile has
+    /// no `ssf` table; with the profile's name.
+    async fn transmitter_of(&self, profile: Option<&str>) -> Result<(String, Option<Transmitter>), Error> {
         let config = self.config()?;
         let profile = config.resolve(profile)?.clone();
+        if profile.ssf.is_none() {
+            return Ok((profile.name, None));
+        }
         let log = self.audit_log().await?;
-        let t = self
-            .ssf_transmitter(&profile, &log)?
-            .ok_or_else(|| SsfError::Config(format!("profile {} has no ssf table", profile.name)))?;
+        let t = self.ssf_transmitter(&profile, &log)?;
+        Ok((profile.name, t))
+    }
+
+    async fn required_transmitter(&self, profile: Option<&str>) -> Result<Transmitter, Error> {
+        match self.transmitter_of(profile).await? {
+            (_, Some(t)) => Ok(t),
+            (name, None) => Err(SsfError::Config(format!("profile {name} has no ssf table")).into()),
+        }
+    }
+
+    /// Pushes the SETs that are due (all pending ones when `now`).
+    pub async fn ssf_deliver(&self, profile: Option<&str>, now: bool) -> Result<Delivery, Error> {
+        let t = self.required_transmitter(profile).await?;
         if now {
             t.retry_now().await?;
         }
@@ -55,27 +70,15 @@ impl Console {
     /// One delivery pass for the active profile's outbox, as the desktop's live loop runs it
     /// between syncs: `None` when the profile has no `ssf` table (nothing to deliver).
     pub async fn ssf_deliver_pending(&self) -> Result<Option<Delivery>, Error> {
-        let config = self.config()?;
-        let profile = config.resolve(None)?.clone();
-        if profile.ssf.is_none() {
-            return Ok(None);
-        }
-        let log = self.audit_log().await?;
-        match self.ssf_transmitter(&profile, &log)? {
-            Some(t) => Ok(Some(t.deliver_due().await?)),
-            None => Ok(None),
+        match self.transmitter_of(None).await? {
+            (_, Some(t)) => Ok(Some(t.deliver_due().await?)),
+            (_, None) => Ok(None),
         }
     }
 
     /// The public keys receivers verify our SETs with.
     pub async fn ssf_jwks(&self, profile: Option<&str>) -> Result<serde_json::Value, Error> {
-        let config = self.config()?;
-        let profile = config.resolve(profile)?.clone();
-        let log = self.audit_log().await?;
-        let t = self
-            .ssf_transmitter(&profile, &log)?
-            .ok_or_else(|| SsfError::Config(format!("profile {} has no ssf table", profile.name)))?;
-        Ok(t.jwks())
+        Ok(self.required_transmitter(profile).await?.jwks())
     }
 
     /// Accepts SETs pushed by the profile's configured transmitter at `listen` until `shutdown`.

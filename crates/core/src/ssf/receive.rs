@@ -93,8 +93,9 @@ impl Inbox {
             return Ok(v);
         }
         let applied = apply::apply(&mut tx, &self.profile, &v).await?;
+        let applied_json = json!(applied);
         sqlx::query("UPDATE ssf_received SET applied = ? WHERE iss = ? AND jti = ?")
-            .bind(serde_json::to_string(&applied).map_err(|e| Error::Io(e.to_string()))?)
+            .bind(applied_json.to_string())
             .bind(&v.iss)
             .bind(&v.jti)
             .execute(&mut *tx)
@@ -111,7 +112,7 @@ impl Inbox {
                     "event": v.event_uri,
                     "sub_id": v.subject,
                     "txn": v.txn,
-                    "applied": applied,
+                    "applied": applied_json,
                 }),
             })
             .await?;
