@@ -59,16 +59,31 @@ impl AppSession {
         let serde_json::Value::Object(caps) = caps else {
             unreachable!()
         };
-        let client = tokio::time::timeout(
-            Duration::from_secs(60),
-            ClientBuilder::rustls()
-                .unwrap()
-                .capabilities(caps)
-                .connect(&format!("http://127.0.0.1:{port}")),
-        )
-        .await
-        .expect("timed out starting the app through WebDriver")
-        .expect("WebDriver session");
+        // tauri-driver accepts connections before the WebKitWebDriver it spawns for the session
+        // does; a request that lands in between is cut off (hyper `IncompleteMessage`) without
+        // the app having started. Ask again a few times before calling it a failure.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let result = tokio::time::timeout(
+                Duration::from_secs(60),
+                ClientBuilder::rustls()
+                    .unwrap()
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{port}")),
+            )
+            .await
+            .expect("timed out starting the app through WebDriver");
+            match result {
+                Ok(c) => break c,
+                Err(e) if attempt < 3 && format!("{e:?}").contains("IncompleteMessage") => {
+                    driver.assert_running();
+                    eprintln!("WebDriver session attempt {attempt} was cut off ({e}); retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => panic!("WebDriver session: {e:?}"),
+            }
+        };
         AppSession {
             client: Some(client),
             driver,
