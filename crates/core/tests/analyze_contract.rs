@@ -204,3 +204,103 @@ fn backtest_runs_two_configurations_over_one_read() {
             .all(|f| f.severity < Severity::Critical)
     );
 }
+
+/// The batch pipeline keeps generic JSONL strings in the chunk's text and numbers its GeoIP and
+/// User-Agent lookups (see `ingest::lean`). Over several chunks of varied lines — JSON escapes,
+/// a line that is not UTF-8, places and networks given by the source, a city without
+/// coordinates, token ids without sessions, no User-Agent — it must find exactly what the
+/// engine finds fed one owned, enriched event at a time.
+#[test]
+fn chunked_lean_events_equal_owned_events() {
+    const IPS: &[&str] = &[
+        "81.2.69.142",
+        "175.16.199.0",
+        "216.160.83.56",
+        "89.160.20.112",
+        "2.125.160.216",
+        "67.43.156.0",
+        "2001:480::1",
+    ];
+    const UAS: &[&str] = &[
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+        "python-requests/2.31.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+        "curl/8.5.0 \\\"quoted\\\"",
+    ];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut text: Vec<u8> = Vec::new();
+    let t0 = 1_780_272_000_000i64;
+    for i in 0..24_000usize {
+        let user = if i % 97 == 0 {
+            format!("u{}\\u00e9@example.com", next(40))
+        } else {
+            format!("user{}@example.com", next(40))
+        };
+        let ts = t0 + (i as i64) * 7_000;
+        let ip = IPS[next(IPS.len())];
+        let ident = match next(10) {
+            0 => format!("\"jti\":\"tok-{}\"", next(300)),
+            1 => format!("\"session\":\"s\\/{}\"", next(300)),
+            _ => format!("\"session\":\"s-{}\",\"jti\":\"j{}\"", next(300), next(5)),
+        };
+        let ua = match next(8) {
+            0 => String::new(),
+            k => format!(",\"ua\":\"{}\"", UAS[k % UAS.len()]),
+        };
+        let place = match next(20) {
+            0 => ",\"lat\":48.85,\"lon\":2.35,\"city\":\"Paris\",\"country\":\"FR\"".to_string(),
+            1 => ",\"city\":\"Somewhere\",\"country\":\"SE\"".to_string(),
+            2 => ",\"asn\":64500,\"as_org\":\"Example \\\"Net\\\"\",\"proxy\":true".to_string(),
+            _ => String::new(),
+        };
+        let request = match next(30) {
+            0 => ",\"method\":\"POST\",\"path\":\"/logout\"".to_string(),
+            1 => ",\"method\":\"POST\",\"path\":\"/account/password\"".to_string(),
+            2 => ",\"status\":401,\"denial\":\"token_revoked\",\"path\":\"/api\"".to_string(),
+            _ => ",\"method\":\"GET\",\"path\":\"/api/v1/items?page=2\"".to_string(),
+        };
+        let line =
+            format!("{{\"ts\":{ts},\"user\":\"{user}\",\"ip\":\"{ip}\",{ident}{ua}{place}{request}}}\n");
+        text.extend_from_slice(line.as_bytes());
+        if i == 9_000 {
+            // Not UTF-8: reported on its line; the rest of its chunk is read as usual.
+            text.extend_from_slice(b"{\"ts\":1,\"user\":\"bad\xff\",\"ip\":\"1.2.3.4\"}\n");
+        }
+    }
+    assert!(text.len() > 3 << 20, "several chunks: {} bytes", text.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("varied.jsonl");
+    std::fs::write(&path, &text).unwrap();
+
+    let report = run(std::slice::from_ref(&path), Format::Jsonl);
+    assert_eq!(report.summary.malformed, 1);
+    assert_eq!(report.summary.malformed_records[0].line, 9_002);
+    assert_eq!(report.summary.events, 24_000);
+
+    let mut en = geo();
+    let mut engine = Engine::new(Config::default());
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if let Ok(Parsed::Event(mut e)) = parse_record(Format::Jsonl, line) {
+            en.enrich(&mut e);
+            engine.observe(&e);
+        }
+    }
+    let owned = engine.findings();
+    assert!(owned.len() > 10, "the file raises findings: {}", owned.len());
+    assert!(
+        owned
+            .iter()
+            .any(|f| f.user.contains('é') || f.session.as_deref().is_some_and(|s| s.contains('/'))),
+        "escaped identifiers reach the findings"
+    );
+    assert_eq!(report.findings, owned);
+    assert_eq!(report.summary.users, engine.stats().users);
+    assert_eq!(report.summary.sessions, engine.stats().sessions);
+    assert_eq!(report.summary.unlocated, engine.stats().unlocated);
+}

@@ -27,6 +27,7 @@ use serde::Serialize;
 use super::engine::EngineStats;
 use super::{Config, Engine, Finding, Suppression};
 use crate::enrich::{EnrichStats, Enricher};
+use crate::ingest::lean::{Builder, Fresh, Interner, LeanChunk, Lookups};
 use crate::ingest::split::{Layout, Splitter};
 use crate::ingest::{Event, Format, Malformed, Parsed, detect_format, parse_record};
 
@@ -120,9 +121,28 @@ struct Work {
     chunk: crate::ingest::split::Chunk,
 }
 
+/// What a parsing thread made of a chunk: events with their own strings (vendor formats), or
+/// generic JSONL events that keep theirs in the chunk's text.
+enum Batch {
+    Owned(Vec<Event>),
+    Lean(LeanChunk),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Owned(v) => v.len(),
+            Batch::Lean(c) => c.len(),
+        }
+    }
+}
+
 struct Done {
     seq: u64,
-    events: Vec<Event>,
+    /// Which parsing thread, and what it looked up for the first time in this chunk.
+    worker: usize,
+    fresh: Fresh,
+    events: Batch,
     malformed: Vec<(u64, String)>,
     ignored: u64,
     records: u64,
@@ -150,7 +170,7 @@ fn read_file(
     enricher: &Enricher,
     threads: usize,
     tally: &mut Tally<'_>,
-    sink: &mut dyn FnMut(Vec<Event>, Layout),
+    sink: &mut dyn FnMut(Batch, &Lookups, Layout),
 ) -> Result<Format, BatchError> {
     let display = path.display().to_string();
     let io_err = |source| BatchError::Io {
@@ -180,6 +200,9 @@ fn read_file(
     let (done_tx, done_rx) = mpsc::sync_channel::<Done>(threads * 4);
 
     let result = thread::scope(|scope| {
+        // Owned by this closure, so that leaving it early (an error) closes both channels and
+        // every thread stops instead of waiting on a full one.
+        let (work_rx, done_rx) = (work_rx, done_rx);
         let reader = thread::Builder::new().name("gh-split".into()).spawn_scoped(
             scope,
             move || -> Result<(), std::io::Error> {
@@ -200,14 +223,14 @@ fn read_file(
             Err(_) => return Err(BatchError::Internal("cannot start the reading thread")),
         };
         let mut workers = Vec::new();
-        for _ in 0..threads {
+        for id in 0..threads {
             let rx = Arc::clone(&work_rx);
             let tx = done_tx.clone();
             let mut enricher = enricher.clone();
             let spawned = thread::Builder::new()
                 .name("gh-parse".into())
                 .spawn_scoped(scope, move || {
-                    worker(&rx, &tx, &mut enricher);
+                    worker(id, &rx, &tx, &mut enricher);
                     enricher.stats
                 });
             match spawned {
@@ -216,6 +239,8 @@ fn read_file(
             }
         }
         drop(done_tx);
+        drop(work_rx);
+        let mut lookups: Vec<Lookups> = (0..threads).map(|_| Lookups::default()).collect();
         let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
         let mut next_seq = 0;
         for done in done_rx.iter() {
@@ -235,7 +260,11 @@ fn read_file(
                         });
                     }
                 }
-                sink(d.events, layout);
+                let Some(lk) = lookups.get_mut(d.worker) else {
+                    return Err(BatchError::Internal("a chunk from an unknown parsing thread"));
+                };
+                lk.apply(d.fresh);
+                sink(d.events, lk, layout);
             }
         }
         for w in workers {
@@ -252,7 +281,8 @@ fn read_file(
     result.map(|()| format)
 }
 
-fn worker(rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Done>, enricher: &mut Enricher) {
+fn worker(id: usize, rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Done>, enricher: &mut Enricher) {
+    let mut interner = Interner::default();
     loop {
         let work = match rx.lock() {
             Ok(guard) => guard.recv(),
@@ -263,36 +293,81 @@ fn worker(rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Done>, enricher: &mut Enri
         };
         let mut done = Done {
             seq,
-            events: Vec::with_capacity(chunk.records.len()),
+            worker: id,
+            fresh: Fresh::default(),
+            events: Batch::Owned(Vec::new()),
             malformed: chunk.errors.clone(),
             ignored: 0,
             records: chunk.records.len() as u64,
         };
-        for r in &chunk.records {
-            let parsed = match format {
-                Format::Jsonl | Format::Auto => crate::ingest::parse_jsonl_lean(chunk.bytes(r), enricher),
-                _ => parse_record(format, chunk.bytes(r)),
-            };
-            match parsed {
-                Ok(Parsed::Event(mut e)) => {
-                    enricher.enrich(&mut e);
-                    // The engine reads the parsed device, not the header, and the session, not
-                    // the token id, when there is one: free them here, on the thread that
-                    // allocated them.
-                    if e.device.is_some() {
-                        e.ua = None;
+        if matches!(format, Format::Jsonl | Format::Auto) {
+            interner.begin_chunk();
+            done.events = Batch::Lean(parse_lean(chunk, &mut interner, enricher, &mut done.malformed));
+            done.fresh = interner.take();
+        } else {
+            let mut events = Vec::with_capacity(chunk.records.len());
+            for r in &chunk.records {
+                match parse_record(format, chunk.bytes(r)) {
+                    Ok(Parsed::Event(mut e)) => {
+                        enricher.enrich(&mut e);
+                        // The engine reads the parsed device, not the header, and the session,
+                        // not the token id, when there is one: free them here, on the thread
+                        // that allocated them.
+                        if e.device.is_some() {
+                            e.ua = None;
+                        }
+                        if e.session.is_some() {
+                            e.jti = None;
+                        }
+                        events.push(*e);
                     }
-                    if e.session.is_some() {
-                        e.jti = None;
-                    }
-                    done.events.push(*e);
+                    Ok(Parsed::Ignored(_)) => done.ignored += 1,
+                    Err(msg) => done.malformed.push((r.line, msg)),
                 }
-                Ok(Parsed::Ignored(_)) => done.ignored += 1,
-                Err(msg) => done.malformed.push((r.line, msg)),
             }
+            done.events = Batch::Owned(events);
         }
         if tx.send(done).is_err() {
             return;
+        }
+    }
+}
+
+/// Generic JSONL lines of a chunk, parsed into events that keep their strings in the chunk's
+/// text (one buffer moved to the detection thread instead of a string per field).
+fn parse_lean(
+    chunk: crate::ingest::split::Chunk,
+    interner: &mut Interner,
+    enricher: &mut Enricher,
+    malformed: &mut Vec<(u64, String)>,
+) -> LeanChunk {
+    let crate::ingest::split::Chunk { data, records, .. } = chunk;
+    match String::from_utf8(data) {
+        Ok(text) => {
+            let mut b = Builder::new(&text, records.len());
+            for r in &records {
+                let line = text.get(r.start..r.end).unwrap_or("");
+                if let Err(msg) =
+                    crate::ingest::parse_jsonl_into(line.as_bytes(), Some(line), &mut b, interner, enricher)
+                {
+                    malformed.push((r.line, msg));
+                }
+            }
+            let parts = b.finish();
+            LeanChunk::new(text, parts)
+        }
+        Err(e) => {
+            // Some line is not UTF-8: each line is checked on its own (that one is reported)
+            // and the strings of the others are copied.
+            let data = e.into_bytes();
+            let mut b = Builder::new("", records.len());
+            for r in &records {
+                let line = data.get(r.start..r.end).unwrap_or(&[]);
+                if let Err(msg) = crate::ingest::parse_jsonl_into(line, None, &mut b, interner, enricher) {
+                    malformed.push((r.line, msg));
+                }
+            }
+            LeanChunk::new(String::new(), b.finish())
         }
     }
 }
@@ -330,16 +405,23 @@ pub fn analyze(paths: &[PathBuf], options: &Options, enricher: &Enricher) -> Res
             },
             enrich: &mut enrich_stats,
         };
-        let mut sink = |events: Vec<Event>, layout: Layout| {
-            if single && layout == Layout::Lines {
-                for e in &events {
+        let mut sink = |events: Batch, lookups: &Lookups, layout: Layout| match events {
+            Batch::Lean(c) if single && layout == Layout::Lines => {
+                for e in c.views(lookups) {
+                    for eng in engines.iter_mut() {
+                        eng.observe_ref(&e);
+                    }
+                }
+            }
+            Batch::Owned(v) if single && layout == Layout::Lines => {
+                for e in &v {
                     for eng in engines.iter_mut() {
                         eng.observe_index(e);
                     }
                 }
-            } else {
-                gathered.extend(events);
             }
+            Batch::Lean(c) => gathered.extend(c.views(lookups).map(|e| e.to_event())),
+            Batch::Owned(v) => gathered.extend(v),
         };
         let format = read_file(path, options.format, enricher, threads, &mut tally, &mut sink)?;
         let counts = tally.counts;

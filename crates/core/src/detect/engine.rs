@@ -19,7 +19,7 @@ use super::geo::Cell;
 use super::rules::{self, Signal};
 use super::{Config, Evidence, Finding, Kind, Severity, Side, stable_id};
 use crate::enrich::{Device, DeviceClass, Network, Place};
-use crate::ingest::{Action, Event};
+use crate::ingest::{Action, Event, EventRef};
 
 /// Counters over everything the engine saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, specta::Type)]
@@ -52,8 +52,8 @@ pub(crate) struct Obs {
 }
 
 impl Obs {
-    fn of(e: &Event) -> Obs {
-        let coords = e.place.as_ref().and_then(|p| p.coords);
+    fn of(e: &EventRef<'_>) -> Obs {
+        let coords = e.place.and_then(|p| p.coords);
         Obs {
             at: e.ts_ms,
             session: e.session_key().map(|k| {
@@ -61,11 +61,11 @@ impl Obs {
                 BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(k)
             }),
             ip: e.ip,
-            place: e.place.clone(),
+            place: e.place.cloned(),
             coords,
             cell: coords.map(Cell::of),
-            network: e.network.clone(),
-            device: e.device.clone().filter(|d| d.class != DeviceClass::Unknown),
+            network: e.network.cloned(),
+            device: e.device.filter(|d| d.class != DeviceClass::Unknown).cloned(),
         }
     }
 
@@ -233,6 +233,11 @@ impl Engine {
 
     /// Feeds one event; returns the index of the finding it changed.
     pub(crate) fn observe_index(&mut self, e: &Event) -> Option<usize> {
+        self.observe_ref(&e.view())
+    }
+
+    /// [`Self::observe_index`] over a borrowed event.
+    pub(crate) fn observe_ref(&mut self, e: &EventRef<'_>) -> Option<usize> {
         let Engine {
             cfg,
             users,
@@ -255,11 +260,11 @@ impl Engine {
             sweep(users, *newest, cfg);
         }
 
-        let user = match users.get_mut(e.user.as_str()) {
+        let user = match users.get_mut(e.user) {
             Some(u) => u,
             None => {
                 stats.users += 1;
-                users.entry(e.user.as_str().into()).or_default()
+                users.entry(e.user.into()).or_default()
             }
         };
         let UserState {
@@ -294,7 +299,7 @@ impl Engine {
         if e.action == Action::Login {
             sess.logout_at = None;
         }
-        if e.ip.is_none() && e.path.as_deref() == Some(crate::ingest::SSF_SESSION_REVOKED) {
+        if e.ip.is_none() && e.path == Some(crate::ingest::SSF_SESSION_REVOKED) {
             // The provider ended the session: a point in time, not a request, so it teaches
             // nothing about rates, places or devices.
             sess.logout_at = Some(sess.logout_at.map_or(now, |t| t.min(now)));
@@ -394,7 +399,7 @@ impl Engine {
         }
 
         stats.signals += signals.len() as u64;
-        let supp = suppressions.get(e.user.as_str());
+        let supp = suppressions.get(e.user);
         let mut changed = None;
         for s in signals {
             let ev = Evidence {
@@ -406,7 +411,7 @@ impl Engine {
                 previous: s.previous.as_ref().map(Obs::side),
                 facts: s.facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             };
-            if supp.is_some_and(|list| list.iter().any(|x| x.matches(&e.user, &ev))) {
+            if supp.is_some_and(|list| list.iter().any(|x| x.matches(e.user, &ev))) {
                 stats.suppressed += 1;
                 continue;
             }
@@ -416,7 +421,7 @@ impl Engine {
             let idx = match sess.finding {
                 Some(i) => i,
                 None => {
-                    let id = stable_id(&e.user, key);
+                    let id = stable_id(e.user, key);
                     let i = match by_id.get(&id) {
                         Some(&i) => i,
                         None => {
@@ -425,7 +430,7 @@ impl Engine {
                                 kind: s.kind,
                                 severity: Severity::Low,
                                 score: 0,
-                                user: e.user.clone(),
+                                user: e.user.to_owned(),
                                 session: key.map(str::to_owned),
                                 detected_at: now,
                                 first_seen: sess.first_at,

@@ -11,7 +11,7 @@ use super::geo::{haversine_km, radius_km};
 use super::{Config, Kind};
 use crate::enrich::{DeviceClass, NetClass};
 use crate::ingest::time::{format_duration, format_hm, format_ms};
-use crate::ingest::{Action, Event, denial_means_revoked};
+use crate::ingest::{Action, EventRef, denial_means_revoked};
 
 /// What a detector raised, before it becomes [`super::Evidence`].
 pub(crate) struct Signal {
@@ -442,7 +442,13 @@ pub(crate) fn novelty(
 }
 
 /// A password, email or MFA change from a country or network not established for the user.
-pub(crate) fn sensitive(cfg: &Config, e: &Event, now: &Obs, base: &Baseline, day: i32) -> Option<Signal> {
+pub(crate) fn sensitive(
+    cfg: &Config,
+    e: &EventRef<'_>,
+    now: &Obs,
+    base: &Baseline,
+    day: i32,
+) -> Option<Signal> {
     let country = now.place.as_ref().and_then(|p| p.country.as_deref());
     let asn = now.network.as_ref().and_then(|n| n.asn);
     let mut why = Vec::new();
@@ -468,7 +474,7 @@ pub(crate) fn sensitive(cfg: &Config, e: &Event, now: &Obs, base: &Baseline, day
     if scripted {
         aggravating.push("by a scripted client");
     }
-    let what = match (e.method.as_deref(), e.path.as_deref()) {
+    let what = match (e.method, e.path) {
         (Some(m), Some(p)) => format!("{m} {p}"),
         (None, Some(p)) => p.to_string(),
         _ => "account change".to_string(),
@@ -500,8 +506,14 @@ pub(crate) fn sensitive(cfg: &Config, e: &Event, now: &Obs, base: &Baseline, day
 }
 
 /// Use of a credential whose session was revoked or ended.
-pub(crate) fn revoked(cfg: &Config, e: &Event, now: &Obs, sess: &mut SessionState, out: &mut Vec<Signal>) {
-    let revoked_denial = e.denial.as_deref().filter(|r| denial_means_revoked(r));
+pub(crate) fn revoked(
+    cfg: &Config,
+    e: &EventRef<'_>,
+    now: &Obs,
+    sess: &mut SessionState,
+    out: &mut Vec<Signal>,
+) {
+    let revoked_denial = e.denial.filter(|r| denial_means_revoked(r));
     let after_logout = sess
         .logout_at
         .is_some_and(|t| e.ts_ms > t + cfg.logout_grace_s * 1000);
@@ -512,7 +524,7 @@ pub(crate) fn revoked(cfg: &Config, e: &Event, now: &Obs, sess: &mut SessionStat
         .home
         .as_ref()
         .and_then(|h| materially_different(cfg, h, now).map(|_| h.clone()));
-    let what = match (e.method.as_deref(), e.path.as_deref()) {
+    let what = match (e.method, e.path) {
         (Some(m), Some(p)) => format!("{m} {p}"),
         (None, Some(p)) => p.to_string(),
         _ => "a request".to_string(),

@@ -108,7 +108,7 @@ struct Shared {
     ua: UaParser,
 }
 
-type IpEntry = (Option<Arc<Place>>, Option<Arc<Network>>);
+pub(crate) type IpEntry = (Option<Arc<Place>>, Option<Arc<Network>>);
 
 /// Fills `place`, `network` and `device` on events. Clone one per thread.
 #[derive(Clone)]
@@ -137,8 +137,25 @@ impl EnrichStats {
     }
 }
 
+/// Whether GeoIP has anything to add to what a source gave: a place without coordinates, or no
+/// network.
+pub(crate) fn needs_lookup(place: Option<&Arc<Place>>, network: Option<&Arc<Network>>) -> bool {
+    place.is_none_or(|p| p.coords.is_none()) || network.is_none()
+}
+
+/// A source's place that named a city or country, completed with GeoIP's coordinates.
+pub(crate) fn complete(src: &Place, geo: &Place) -> Arc<Place> {
+    Arc::new(Place {
+        coords: geo.coords,
+        accuracy_km: geo.accuracy_km,
+        city: src.city.clone().or_else(|| geo.city.clone()),
+        country: src.country.clone().or_else(|| geo.country.clone()),
+        source: PlaceSource::GeoIp,
+    })
+}
+
 /// Bounds each cache; past it the cache is cleared (cheap, and keeps memory flat on huge inputs).
-const CACHE_LIMIT: usize = 200_000;
+pub(crate) const CACHE_LIMIT: usize = 200_000;
 
 impl Enricher {
     /// Opens the configured databases (reading each file once into memory).
@@ -187,31 +204,36 @@ impl Enricher {
     /// Fills what the source left empty. A source's place wins over GeoIP, except that GeoIP
     /// coordinates complete a source place that only named a city or country.
     pub fn enrich(&mut self, e: &mut Event) {
-        if let Some(ip) = e.ip {
-            let need_place = e.place.as_ref().is_none_or(|p| p.coords.is_none());
-            if need_place || e.network.is_none() {
-                let (place, net) = self.lookup_ip(ip);
-                if need_place && let Some(geo) = place {
-                    e.place = Some(match e.place.take() {
-                        Some(src) => Arc::new(Place {
-                            coords: geo.coords,
-                            accuracy_km: geo.accuracy_km,
-                            city: src.city.clone().or_else(|| geo.city.clone()),
-                            country: src.country.clone().or_else(|| geo.country.clone()),
-                            source: PlaceSource::GeoIp,
-                        }),
-                        None => geo,
-                    });
-                }
-                if e.network.is_none() {
-                    e.network = net;
-                }
-            }
-        }
+        self.fill(e.ip, &mut e.place, &mut e.network);
         if e.device.is_none()
             && let Some(ua) = e.ua.as_deref()
         {
             e.device = Some(self.device(ua));
+        }
+    }
+
+    /// The place and network part of [`Self::enrich`].
+    pub fn fill(
+        &mut self,
+        ip: Option<IpAddr>,
+        place: &mut Option<Arc<Place>>,
+        network: &mut Option<Arc<Network>>,
+    ) {
+        if let Some(ip) = ip
+            && needs_lookup(place.as_ref(), network.as_ref())
+        {
+            let (geo_place, net) = self.lookup_ip(ip);
+            if place.as_ref().is_none_or(|p| p.coords.is_none())
+                && let Some(geo) = geo_place
+            {
+                *place = Some(match place.take() {
+                    Some(src) => complete(&src, &geo),
+                    None => geo,
+                });
+            }
+            if network.is_none() {
+                *network = net;
+            }
         }
     }
 
@@ -222,6 +244,16 @@ impl Enricher {
             return hit.clone();
         }
         self.stats.ip_lookups += 1;
+        let (place, net) = self.resolve_ip(ip);
+        if self.ips.len() >= CACHE_LIMIT {
+            self.ips.clear();
+        }
+        self.ips.insert(ip, (place.clone(), net.clone()));
+        (place, net)
+    }
+
+    /// The place and network of an IP from the databases (no cache, no counting).
+    pub(crate) fn resolve_ip(&self, ip: IpAddr) -> IpEntry {
         let (place, city_net) = match self.shared.city.as_ref() {
             Some(db) => db.lookup(ip),
             None => (None, None),
@@ -237,13 +269,12 @@ impl Enricher {
             }
             (a, c) => a.or(c),
         };
-        let place = place.map(Arc::new);
-        let net = net.map(Arc::new);
-        if self.ips.len() >= CACHE_LIMIT {
-            self.ips.clear();
-        }
-        self.ips.insert(ip, (place.clone(), net.clone()));
-        (place, net)
+        (place.map(Arc::new), net.map(Arc::new))
+    }
+
+    /// The parsed User-Agent (no cache, no counting).
+    pub(crate) fn resolve_ua(&self, ua: &str) -> Device {
+        self.shared.ua.parse(ua)
     }
 
     /// The parsed User-Agent, cached.
@@ -253,7 +284,7 @@ impl Enricher {
             return d.clone();
         }
         self.stats.ua_parses += 1;
-        let d = Arc::new(self.shared.ua.parse(ua));
+        let d = Arc::new(self.resolve_ua(ua));
         if self.uas.len() >= CACHE_LIMIT {
             self.uas.clear();
         }

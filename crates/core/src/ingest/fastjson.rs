@@ -47,28 +47,31 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.i;
-        // Keys and most values are short: a plain loop beats setting up a vector search.
-        while let Some(&c) = self.b.get(self.i) {
-            if c == b'"' {
-                let out = self.s.get(start..self.i)?;
-                self.i += 1;
-                return Some(Cow::Borrowed(out));
+        // Eight bytes at a time up to the first quote, backslash or control character.
+        while let Some(w) = self.b.get(self.i..self.i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            let m = special(u64::from_le_bytes(word));
+            if m != 0 {
+                self.i += (m.trailing_zeros() / 8) as usize;
+                break;
             }
-            if c == b'\\' || c < 0x20 || self.i - start >= 24 {
+            self.i += 8;
+        }
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
                 break;
             }
             self.i += 1;
         }
-        let rest = self.b.get(self.i..)?;
-        let at = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[..at].iter().any(|&c| c < 0x20) {
-            return None;
-        }
-        self.i += at;
-        if rest[at] == b'"' {
-            let out = self.s.get(start..self.i)?;
-            self.i += 1;
-            return Some(Cow::Borrowed(out));
+        match *self.b.get(self.i)? {
+            b'"' => {
+                let out = self.s.get(start..self.i)?;
+                self.i += 1;
+                return Some(Cow::Borrowed(out));
+            }
+            b'\\' => {}
+            _ => return None, // a raw control character
         }
         let mut out = String::from(self.s.get(start..self.i)?);
         loop {
@@ -193,6 +196,17 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// One high bit per byte of `x` that is `"`, `\\` or below 0x20. Bits above the lowest set one
+/// may be spurious (borrows carry upwards); the lowest is exact, which is all the caller reads.
+fn special(x: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    zero(x ^ (LO * u64::from(b'"')))
+        | zero(x ^ (LO * u64::from(b'\\')))
+        | (x.wrapping_sub(LO * 0x20) & !x & HI)
+}
+
 fn is_integer(n: &str) -> bool {
     !n.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'))
 }
@@ -294,7 +308,12 @@ fn status(v: Val<'_>) -> Option<Option<u16>> {
 
 /// Reads a flat line, or `None` to let serde_json decide.
 pub(crate) fn line(bytes: &[u8]) -> Option<Line<'_>> {
-    let s = std::str::from_utf8(bytes).ok()?;
+    line_str(std::str::from_utf8(bytes).ok()?)
+}
+
+/// [`line`] over text already known to be UTF-8.
+pub(crate) fn line_str(s: &str) -> Option<Line<'_>> {
+    let bytes = s.as_bytes();
     let mut p = Scan { s, b: bytes, i: 0 };
     let mut l = Line::default();
     let mut seen = 0u32;

@@ -65,29 +65,98 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         Some(l) => l,
         None => serde_json::from_slice(bytes).map_err(|e| e.to_string())?,
     };
-    build(l, None)
+    build(l)
 }
 
-/// Like [`parse`], for the batch pipeline: the User-Agent is resolved to a device through the
-/// enricher's cache straight from the line (no copy of the header is made), and the token id is
-/// not kept when there is a session id.
-pub(crate) fn parse_lean(bytes: &[u8], enricher: &mut crate::enrich::Enricher) -> Result<Parsed, String> {
-    let l: Line<'_> = match super::fastjson::line(bytes) {
+/// Like [`parse`], for the batch pipeline: the event goes into `out` with its strings left in
+/// the chunk's text, the User-Agent is resolved to a device through the enricher's cache (no copy
+/// of the header is made), GeoIP fills what the line did not give, and the token id is not kept
+/// when there is a session id.
+pub(crate) fn parse_into(
+    bytes: &[u8],
+    text: Option<&str>,
+    out: &mut super::lean::Builder<'_>,
+    lookups: &mut super::lean::Interner,
+    enricher: &mut crate::enrich::Enricher,
+) -> Result<(), String> {
+    let fast = match text {
+        Some(t) => super::fastjson::line_str(t),
+        None => super::fastjson::line(bytes),
+    };
+    let l: Line<'_> = match fast {
         Some(l) => l,
         None => serde_json::from_slice(bytes).map_err(|e| e.to_string())?,
     };
-    build(l, Some(enricher))
+    let c = check(l)?;
+    out.push(
+        super::lean::Fields {
+            ts_ms: c.ts_ms,
+            jti: if c.session.is_some() { None } else { c.jti },
+            user: c.user,
+            session: c.session,
+            ip: Some(c.ip),
+            method: c.method,
+            path: c.path,
+            status: c.status,
+            action: c.action,
+            denial: c.denial,
+            sensitive: c.sensitive,
+            place: c.place,
+            network: c.network,
+            ua: c.ua,
+        },
+        lookups,
+        enricher,
+    );
+    Ok(())
+}
+
+/// A decoded line that passed the checks; strings still borrow from the line where JSON
+/// escapes allow.
+struct Checked<'a> {
+    ts_ms: i64,
+    user: Cow<'a, str>,
+    session: Option<Cow<'a, str>>,
+    jti: Option<Cow<'a, str>>,
+    ip: IpAddr,
+    ua: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    status: Option<u16>,
+    action: Action,
+    denial: Option<Cow<'a, str>>,
+    sensitive: bool,
+    place: Option<Arc<Place>>,
+    network: Option<Arc<Network>>,
 }
 
 /// Checks and converts a decoded line.
-pub(crate) fn build(l: Line<'_>, lean: Option<&mut crate::enrich::Enricher>) -> Result<Parsed, String> {
+pub(crate) fn build(l: Line<'_>) -> Result<Parsed, String> {
+    let c = check(l)?;
+    Ok(Parsed::Event(Box::new(Event {
+        ts_ms: c.ts_ms,
+        user: c.user.into_owned(),
+        session: c.session.map(Cow::into_owned),
+        jti: c.jti.map(Cow::into_owned),
+        ip: Some(c.ip),
+        ua: c.ua.map(Cow::into_owned),
+        method: c.method.map(Cow::into_owned),
+        path: c.path.map(Cow::into_owned),
+        status: c.status,
+        action: c.action,
+        denial: c.denial.map(Cow::into_owned),
+        sensitive: c.sensitive,
+        place: c.place,
+        network: c.network,
+        device: None,
+    })))
+}
+
+fn check(l: Line<'_>) -> Result<Checked<'_>, String> {
     let ts_ms = l.ts.ok_or("missing or invalid `ts`")?;
     let user = nonempty(l.user).ok_or("missing `user`")?;
     let ip_text = l.ip.ok_or("missing `ip`")?;
-    let ip: IpAddr = ip_text
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid `ip` {ip_text:?}"))?;
+    let ip: IpAddr = parse_ip(&ip_text).ok_or_else(|| format!("invalid `ip` {ip_text:?}"))?;
     let method = nonempty(l.method);
     let path = nonempty(l.path);
     let action = match l.event.as_deref() {
@@ -105,40 +174,63 @@ pub(crate) fn build(l: Line<'_>, lean: Option<&mut crate::enrich::Enricher>) -> 
         let org = nonempty(l.as_org).map(Cow::into_owned);
         Arc::new(Network::new(l.asn, org, l.proxy.unwrap_or(false)))
     });
-    let ua = nonempty(l.ua);
-    let session = nonempty(l.session).map(Cow::into_owned);
-    Ok(Parsed::Event(Box::new(Event {
+    Ok(Checked {
         ts_ms,
-        user: user.into_owned(),
-        jti: if lean.is_some() && session.is_some() {
-            None
-        } else {
-            nonempty(l.jti).map(Cow::into_owned)
-        },
-        session,
-        ip: Some(ip),
-        ua: if lean.is_some() {
-            None
-        } else {
-            ua.clone().map(Cow::into_owned)
-        },
-        method: method.map(Cow::into_owned),
-        path: path.map(Cow::into_owned),
+        user,
+        session: nonempty(l.session),
+        jti: nonempty(l.jti),
+        ip,
+        ua: nonempty(l.ua),
+        method,
+        path,
         status: l.status,
         action,
-        denial: nonempty(l.denial).map(Cow::into_owned),
+        denial: nonempty(l.denial),
         sensitive,
         place,
         network,
-        device: match (lean, ua) {
-            (Some(en), Some(u)) => Some(en.device(&u)),
-            _ => None,
-        },
-    })))
+    })
+}
+
+/// An IP address, surrounding whitespace allowed. Dotted-quad IPv4 (most lines) is read
+/// directly; anything else goes through the standard parser.
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    let b = s.as_bytes();
+    let mut octets = [0u8; 4];
+    let (mut i, mut n) = (0usize, 0usize);
+    while n < 4 {
+        let start = i;
+        let mut v: u32 = 0;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+            if i - start > 3 {
+                break;
+            }
+        }
+        let len = i - start;
+        // One to three digits, no leading zero (as the standard parser), at most 255.
+        if len == 0 || len > 3 || (len > 1 && b[start] == b'0') || v > 255 {
+            return s.trim().parse().ok();
+        }
+        octets[n] = v as u8;
+        n += 1;
+        if n < 4 {
+            if b.get(i) != Some(&b'.') {
+                return s.trim().parse().ok();
+            }
+            i += 1;
+        }
+    }
+    if i != b.len() {
+        return s.trim().parse().ok();
+    }
+    Some(IpAddr::from(octets))
 }
 
 pub(crate) fn nonempty(s: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
-    s.filter(|s| !s.trim().is_empty())
+    // Nearly every value starts with a visible ASCII character: no need to trim it.
+    s.filter(|s| s.as_bytes().first().is_some_and(u8::is_ascii_graphic) || !s.trim().is_empty())
 }
 
 /// A place given by the source. Coordinates must come in pairs and be on the globe.
@@ -298,6 +390,44 @@ pub(crate) fn asn_field<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipv4_fast_path_agrees_with_the_standard_parser() {
+        let cases = [
+            "1.2.3.4",
+            "255.255.255.255",
+            "0.0.0.0",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "1..2.3",
+            "1.2.3.",
+            ".1.2.3",
+            "1234.1.1.1",
+            "1.2.3.4a",
+            "::1",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+            "",
+            "a.b.c.d",
+            "1.2.3.-4",
+            "99.199.249.9",
+            "1.2.3.0255",
+        ];
+        for c in cases {
+            assert_eq!(parse_ip(c), c.trim().parse::<IpAddr>().ok(), "{c:?}");
+        }
+        // Every octet value and a sample of layouts.
+        for v in 0..=300u32 {
+            for t in [format!("{v}.0.0.1"), format!("10.{v}.0.1"), format!("10.0.0.{v}")] {
+                assert_eq!(parse_ip(&t), t.parse::<IpAddr>().ok(), "{t:?}");
+            }
+        }
+    }
 
     fn event(line: &str) -> Event {
         match parse(line.as_bytes()).unwrap() {

@@ -44,6 +44,7 @@ pub mod auth0;
 mod fastjson;
 pub mod jsonl;
 pub mod keycloak;
+pub mod lean;
 pub mod okta;
 pub mod split;
 pub mod time;
@@ -94,6 +95,74 @@ impl Event {
     /// The key incidents are merged under: the session, or the token id when there is no session.
     pub fn session_key(&self) -> Option<&str> {
         self.session.as_deref().or(self.jti.as_deref())
+    }
+
+    /// The event as the detectors read it.
+    pub fn view(&self) -> EventRef<'_> {
+        EventRef {
+            ts_ms: self.ts_ms,
+            user: &self.user,
+            session: self.session.as_deref(),
+            jti: self.jti.as_deref(),
+            ip: self.ip,
+            method: self.method.as_deref(),
+            path: self.path.as_deref(),
+            status: self.status,
+            action: self.action,
+            denial: self.denial.as_deref(),
+            sensitive: self.sensitive,
+            place: self.place.as_ref(),
+            network: self.network.as_ref(),
+            device: self.device.as_ref(),
+        }
+    }
+}
+
+/// An [`Event`] without the raw User-Agent (the detectors read the parsed device), borrowing its
+/// text: the batch pipeline builds these over a chunk of the input without copying a string.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub ts_ms: i64,
+    pub user: &'a str,
+    pub session: Option<&'a str>,
+    pub jti: Option<&'a str>,
+    pub ip: Option<IpAddr>,
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub status: Option<u16>,
+    pub action: Action,
+    pub denial: Option<&'a str>,
+    pub sensitive: bool,
+    pub place: Option<&'a Arc<Place>>,
+    pub network: Option<&'a Arc<Network>>,
+    pub device: Option<&'a Arc<Device>>,
+}
+
+impl EventRef<'_> {
+    /// See [`Event::session_key`].
+    pub fn session_key(&self) -> Option<&str> {
+        self.session.or(self.jti)
+    }
+
+    /// An owned copy (without the User-Agent, which a view does not carry).
+    pub fn to_event(&self) -> Event {
+        Event {
+            ts_ms: self.ts_ms,
+            user: self.user.to_owned(),
+            session: self.session.map(str::to_owned),
+            jti: self.jti.map(str::to_owned),
+            ip: self.ip,
+            ua: None,
+            method: self.method.map(str::to_owned),
+            path: self.path.map(str::to_owned),
+            status: self.status,
+            action: self.action,
+            denial: self.denial.map(str::to_owned),
+            sensitive: self.sensitive,
+            place: self.place.cloned(),
+            network: self.network.cloned(),
+            device: self.device.cloned(),
+        }
     }
 }
 
@@ -182,13 +251,20 @@ pub fn parse_record(format: Format, bytes: &[u8]) -> Result<Parsed, String> {
     }
 }
 
-/// Generic JSONL for the batch pipeline: the device is resolved through `enricher`'s cache
-/// without copying the User-Agent, and the token id is dropped when a session id is present.
-pub fn parse_jsonl_lean(bytes: &[u8], enricher: &mut crate::enrich::Enricher) -> Result<Parsed, String> {
+/// Generic JSONL for the batch pipeline: see [`lean`]. The device is resolved and GeoIP applied
+/// through `enricher`'s caches; the token id is dropped when a session id is present. `text` is
+/// the line when the caller already knows it is UTF-8.
+pub(crate) fn parse_jsonl_into(
+    bytes: &[u8],
+    text: Option<&str>,
+    out: &mut lean::Builder<'_>,
+    lookups: &mut lean::Interner,
+    enricher: &mut crate::enrich::Enricher,
+) -> Result<(), String> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err("expected a JSON object".into());
     }
-    jsonl::parse_lean(bytes, enricher)
+    jsonl::parse_into(bytes, text, out, lookups, enricher)
 }
 
 /// Guesses the format from one record's top-level keys; `None` when nothing matches.

@@ -102,20 +102,13 @@ impl<R: Read> Splitter<R> {
 
     fn fill(&mut self, want: usize) -> io::Result<()> {
         while !self.eof && self.buf.len() < want {
-            let old = self.buf.len();
-            let step = (want - old).max(64 << 10);
-            self.buf.resize(old + step, 0);
-            match self.reader.read(&mut self.buf[old..]) {
-                Ok(0) => {
-                    self.buf.truncate(old);
-                    self.eof = true;
-                }
-                Ok(n) => self.buf.truncate(old + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(old),
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
+            let step = (want - self.buf.len()).max(64 << 10);
+            self.buf.reserve(step);
+            // Reads into the spare capacity without zeroing it first (`read_to_end` retries
+            // interrupted reads); fewer bytes than asked means the end of the input.
+            let n = (&mut self.reader).take(step as u64).read_to_end(&mut self.buf)?;
+            if n < step {
+                self.eof = true;
             }
         }
         Ok(())

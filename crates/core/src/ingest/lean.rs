@@ -1,0 +1,348 @@
+//! Events of the batch pipeline that keep their text in the chunk they were read from.
+//!
+//! A million-line file means a million users, session ids, methods and paths. Copying each into
+//! its own `String` on a parsing thread and freeing it on the detection thread cost more than the
+//! detectors themselves (allocator work on two threads, and freed memory travelling back between
+//! their arenas). Here a chunk's text moves as one buffer with its events, and each event names
+//! its strings as byte ranges of that buffer; the few strings that JSON escapes change are
+//! unescaped into a second buffer of the chunk. The detectors read them as an [`EventRef`].
+//!
+//! Places, networks and devices looked up in GeoIP and the UA parser are shared by many events.
+//! Handing each event a counted reference made both threads write the same reference counts
+//! millions of times (each write taking the cache line from the other core). Instead a parsing
+//! thread numbers what it looked up ([`Interner`]), sends each new lookup once ([`Fresh`]), and
+//! events carry the numbers; the detection thread keeps the lookups of each parsing thread
+//! ([`Lookups`]) and reads the numbers there.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::{Action, EventRef};
+use crate::enrich::{CACHE_LIMIT, Device, Enricher, Network, Place, complete, needs_lookup};
+
+/// Set on [`Span::start`] when the range is in the chunk's `extra` buffer.
+const IN_EXTRA: u32 = 1 << 31;
+
+/// A byte range of the chunk's text (or, with [`IN_EXTRA`], of its unescaped strings).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct LeanEvent {
+    ts_ms: i64,
+    user: Span,
+    session: Option<Span>,
+    jti: Option<Span>,
+    method: Option<Span>,
+    path: Option<Span>,
+    denial: Option<Span>,
+    ip: Option<IpAddr>,
+    status: Option<u16>,
+    action: Action,
+    sensitive: bool,
+    place: Ref<Place>,
+    network: Ref<Network>,
+    device: Option<u32>,
+}
+
+/// A place or network of a lean event: none, the event's own (given by the source), or one
+/// the parsing thread looked up (a number in its [`Lookups`]).
+#[derive(Debug)]
+enum Ref<T> {
+    None,
+    Own(Arc<T>),
+    Shared(u32),
+}
+
+impl<T> Ref<T> {
+    fn of(own: Option<Arc<T>>) -> Self {
+        own.map_or(Ref::None, Ref::Own)
+    }
+
+    fn get<'a>(&'a self, shared: &'a [Arc<T>]) -> Option<&'a Arc<T>> {
+        match self {
+            Ref::None => None,
+            Ref::Own(a) => Some(a),
+            Ref::Shared(i) => shared.get(*i as usize),
+        }
+    }
+}
+
+/// What a parsing thread looked up since it last sent its news: new entries in order, after
+/// clearing everything when `reset` is set.
+#[derive(Debug, Default)]
+pub struct Fresh {
+    reset: bool,
+    places: Vec<Arc<Place>>,
+    networks: Vec<Arc<Network>>,
+    devices: Vec<Arc<Device>>,
+}
+
+/// The detection thread's copy of one parsing thread's lookups.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    places: Vec<Arc<Place>>,
+    networks: Vec<Arc<Network>>,
+    devices: Vec<Arc<Device>>,
+}
+
+impl Lookups {
+    /// Applies a parsing thread's news (sent with a chunk, applied before its events are read).
+    pub fn apply(&mut self, fresh: Fresh) {
+        if fresh.reset {
+            *self = Lookups::default();
+        }
+        self.places.extend(fresh.places);
+        self.networks.extend(fresh.networks);
+        self.devices.extend(fresh.devices);
+    }
+}
+
+/// A parsing thread's numbering of its GeoIP and User-Agent lookups (its caches).
+#[derive(Default)]
+pub(crate) struct Interner {
+    ips: FxHashMap<IpAddr, (Option<u32>, Option<u32>)>,
+    uas: FxHashMap<Box<str>, u32>,
+    counts: [u32; 3],
+    fresh: Fresh,
+}
+
+impl Interner {
+    /// Called before each chunk: past the cache bound everything is forgotten (numbering starts
+    /// again; the detection thread is told with the chunk).
+    pub(crate) fn begin_chunk(&mut self) {
+        if self.ips.len() + self.uas.len() >= CACHE_LIMIT {
+            self.ips.clear();
+            self.uas.clear();
+            self.counts = [0; 3];
+            self.fresh = Fresh {
+                reset: true,
+                ..Fresh::default()
+            };
+        }
+    }
+
+    /// The news to send with the chunk just parsed.
+    pub(crate) fn take(&mut self) -> Fresh {
+        std::mem::take(&mut self.fresh)
+    }
+
+    fn ip(&mut self, en: &mut Enricher, ip: IpAddr) -> (Option<u32>, Option<u32>) {
+        if let Some(&hit) = self.ips.get(&ip) {
+            en.stats.ip_cache_hits += 1;
+            return hit;
+        }
+        en.stats.ip_lookups += 1;
+        let (place, net) = en.resolve_ip(ip);
+        let ids = (
+            place.map(|p| {
+                self.fresh.places.push(p);
+                next(&mut self.counts[0])
+            }),
+            net.map(|n| {
+                self.fresh.networks.push(n);
+                next(&mut self.counts[1])
+            }),
+        );
+        self.ips.insert(ip, ids);
+        ids
+    }
+
+    fn ua(&mut self, en: &mut Enricher, ua: &str) -> u32 {
+        if let Some(&hit) = self.uas.get(ua) {
+            en.stats.ua_cache_hits += 1;
+            return hit;
+        }
+        en.stats.ua_parses += 1;
+        self.fresh.devices.push(Arc::new(en.resolve_ua(ua)));
+        let id = next(&mut self.counts[2]);
+        self.uas.insert(ua.into(), id);
+        id
+    }
+}
+
+fn next(n: &mut u32) -> u32 {
+    let id = *n;
+    *n += 1;
+    id
+}
+
+/// The events read from one chunk, with the text they borrow.
+#[derive(Debug, Default)]
+pub struct LeanChunk {
+    text: String,
+    extra: String,
+    events: Vec<LeanEvent>,
+}
+
+/// One event's fields as a parser produced them: borrowed from the chunk's text where possible.
+pub(crate) struct Fields<'a> {
+    pub ts_ms: i64,
+    pub user: Cow<'a, str>,
+    pub session: Option<Cow<'a, str>>,
+    pub jti: Option<Cow<'a, str>>,
+    pub ip: Option<IpAddr>,
+    pub method: Option<Cow<'a, str>>,
+    pub path: Option<Cow<'a, str>>,
+    pub status: Option<u16>,
+    pub action: Action,
+    pub denial: Option<Cow<'a, str>>,
+    pub sensitive: bool,
+    /// Given by the source.
+    pub place: Option<Arc<Place>>,
+    /// Given by the source.
+    pub network: Option<Arc<Network>>,
+    pub ua: Option<Cow<'a, str>>,
+}
+
+/// Collects the events of one chunk whose text is `base`.
+pub(crate) struct Builder<'t> {
+    base: &'t str,
+    extra: String,
+    events: Vec<LeanEvent>,
+}
+
+impl<'t> Builder<'t> {
+    /// `base` is the chunk's text (lines are parsed from slices of it), or `""` when the chunk
+    /// is not valid UTF-8 as a whole: then every string is copied.
+    pub(crate) fn new(base: &'t str, capacity: usize) -> Self {
+        Builder {
+            base,
+            extra: String::new(),
+            events: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn span(&mut self, s: &str) -> Span {
+        // Borrowed from the chunk's text: name the range. Otherwise (unescaped, or from a
+        // chunk that is not one text), keep a copy.
+        let base = self.base.as_ptr() as usize;
+        let at = (s.as_ptr() as usize).wrapping_sub(base);
+        if at <= self.base.len() && self.base.len() - at >= s.len() && at + s.len() < IN_EXTRA as usize {
+            return Span {
+                start: at as u32,
+                end: (at + s.len()) as u32,
+            };
+        }
+        let start = self.extra.len();
+        self.extra.push_str(s);
+        let end = self.extra.len();
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(start), Ok(end)) if end < IN_EXTRA => Span {
+                start: start | IN_EXTRA,
+                end,
+            },
+            // Over 2 GiB of escaped text in one chunk cannot happen (chunks are a few MB):
+            // the string reads as empty rather than wrong.
+            _ => Span {
+                start: IN_EXTRA,
+                end: 0,
+            },
+        }
+    }
+
+    fn opt(&mut self, s: Option<Cow<'_, str>>) -> Option<Span> {
+        s.map(|s| self.span(&s))
+    }
+
+    /// Adds an event, completing its place and network from GeoIP and its device from the
+    /// User-Agent as [`Enricher::enrich`] does, through the thread's numbered lookups.
+    pub(crate) fn push(&mut self, f: Fields<'_>, lookups: &mut Interner, en: &mut Enricher) {
+        let (mut place, mut network) = (Ref::of(f.place.clone()), Ref::of(f.network.clone()));
+        if let Some(ip) = f.ip
+            && needs_lookup(f.place.as_ref(), f.network.as_ref())
+        {
+            let (geo_place, geo_net) = lookups.ip(en, ip);
+            if f.place.as_ref().is_none_or(|p| p.coords.is_none())
+                && let Some(id) = geo_place
+            {
+                place = match &f.place {
+                    // Rare (a source naming a city without coordinates): look it up again.
+                    Some(src) => match en.resolve_ip(ip).0 {
+                        Some(geo) => Ref::Own(complete(src, &geo)),
+                        None => Ref::Own(src.clone()),
+                    },
+                    None => Ref::Shared(id),
+                };
+            }
+            if f.network.is_none() {
+                network = geo_net.map_or(Ref::None, Ref::Shared);
+            }
+        }
+        let device = f.ua.as_deref().map(|u| lookups.ua(en, u));
+        let e = LeanEvent {
+            ts_ms: f.ts_ms,
+            user: self.span(&f.user),
+            session: self.opt(f.session),
+            jti: self.opt(f.jti),
+            method: self.opt(f.method),
+            path: self.opt(f.path),
+            denial: self.opt(f.denial),
+            ip: f.ip,
+            status: f.status,
+            action: f.action,
+            sensitive: f.sensitive,
+            place,
+            network,
+            device,
+        };
+        self.events.push(e);
+    }
+
+    /// The events and unescaped strings, to be joined with the text `base` borrows from (see
+    /// [`LeanChunk::new`]).
+    pub(crate) fn finish(self) -> (Vec<LeanEvent>, String) {
+        (self.events, self.extra)
+    }
+}
+
+impl LeanChunk {
+    /// Joins a [`Builder`]'s output with the text it borrowed (`""` for a builder over `""`).
+    pub(crate) fn new(text: String, (events, extra): (Vec<LeanEvent>, String)) -> Self {
+        LeanChunk { text, extra, events }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn str(&self, s: Span) -> &str {
+        let (buf, start) = if s.start & IN_EXTRA != 0 {
+            (&self.extra, s.start & !IN_EXTRA)
+        } else {
+            (&self.text, s.start)
+        };
+        buf.get(start as usize..s.end as usize).unwrap_or("")
+    }
+
+    /// The events in order, as the detectors read them; `lookups` is the copy of the lookups
+    /// of the thread that parsed the chunk, with this chunk's news applied.
+    pub fn views<'a>(&'a self, lookups: &'a Lookups) -> impl Iterator<Item = EventRef<'a>> {
+        self.events.iter().map(move |e| EventRef {
+            ts_ms: e.ts_ms,
+            user: self.str(e.user),
+            session: e.session.map(|s| self.str(s)),
+            jti: e.jti.map(|s| self.str(s)),
+            ip: e.ip,
+            method: e.method.map(|s| self.str(s)),
+            path: e.path.map(|s| self.str(s)),
+            status: e.status,
+            action: e.action,
+            denial: e.denial.map(|s| self.str(s)),
+            sensitive: e.sensitive,
+            place: e.place.get(&lookups.places),
+            network: e.network.get(&lookups.networks),
+            device: e.device.and_then(|i| lookups.devices.get(i as usize)),
+        })
+    }
+}
