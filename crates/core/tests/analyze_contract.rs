@@ -205,11 +205,13 @@ fn backtest_runs_two_configurations_over_one_read() {
     );
 }
 
-/// The batch pipeline keeps generic JSONL strings in the chunk's text and numbers its GeoIP and
-/// User-Agent lookups (see `ingest::lean`). Over several chunks of varied lines — JSON escapes,
-/// a line that is not UTF-8, places and networks given by the source, a city without
-/// coordinates, token ids without sessions, no User-Agent — it must find exactly what the
-/// engine finds fed one owned, enriched event at a time.
+/// The batch pipeline keeps generic JSONL strings in the chunk's text, numbers its GeoIP and
+/// User-Agent lookups (see `ingest::lean`) and splits detection by user across threads, each
+/// keeping the whole stream's clock. Over many chunks of varied lines — JSON escapes, a line that
+/// is not UTF-8, places and networks given by the source, a city without coordinates, token ids
+/// without sessions, no User-Agent, late events, a session resumed after the idle sweep — it
+/// must find and count exactly what one engine finds fed one owned, enriched event at a time,
+/// whatever the number of threads.
 #[test]
 fn chunked_lean_events_equal_owned_events() {
     const IPS: &[&str] = &[
@@ -236,15 +238,19 @@ fn chunked_lean_events_equal_owned_events() {
     };
     let mut text: Vec<u8> = Vec::new();
     let t0 = 1_780_272_000_000i64;
-    for i in 0..24_000usize {
+    const LINES: usize = 70_000;
+    for i in 0..LINES {
         let user = if i % 97 == 0 {
             format!("u{}\\u00e9@example.com", next(40))
         } else {
             format!("user{}@example.com", next(40))
         };
-        let ts = t0 + (i as i64) * 7_000;
+        // Now and then a late event (ten minutes behind).
+        let ts = t0 + (i as i64) * 7_000 - if i % 500 == 499 { 600_000 } else { 0 };
         let ip = IPS[next(IPS.len())];
         let ident = match next(10) {
+            // One session used at the start and again days later, after the idle sweep.
+            _ if i == 5 || i == LINES - 5 => "\"session\":\"napping\"".to_string(),
             0 => format!("\"jti\":\"tok-{}\"", next(300)),
             1 => format!("\"session\":\"s\\/{}\"", next(300)),
             _ => format!("\"session\":\"s-{}\",\"jti\":\"j{}\"", next(300), next(5)),
@@ -278,10 +284,24 @@ fn chunked_lean_events_equal_owned_events() {
     let path = dir.path().join("varied.jsonl");
     std::fs::write(&path, &text).unwrap();
 
-    let report = run(std::slice::from_ref(&path), Format::Jsonl);
+    let reports: Vec<batch::Report> = [1, 2, 3]
+        .into_iter()
+        .map(|threads| {
+            let options = Options {
+                format: Format::Jsonl,
+                threads,
+                ..Options::default()
+            };
+            batch::analyze(std::slice::from_ref(&path), &options, &geo())
+                .unwrap()
+                .pop()
+                .unwrap()
+        })
+        .collect();
+    let report = &reports[1];
     assert_eq!(report.summary.malformed, 1);
     assert_eq!(report.summary.malformed_records[0].line, 9_002);
-    assert_eq!(report.summary.events, 24_000);
+    assert_eq!(report.summary.events, LINES as u64);
 
     let mut en = geo();
     let mut engine = Engine::new(Config::default());
@@ -299,8 +319,34 @@ fn chunked_lean_events_equal_owned_events() {
             .any(|f| f.user.contains('é') || f.session.as_deref().is_some_and(|s| s.contains('/'))),
         "escaped identifiers reach the findings"
     );
-    assert_eq!(report.findings, owned);
-    assert_eq!(report.summary.users, engine.stats().users);
-    assert_eq!(report.summary.sessions, engine.stats().sessions);
-    assert_eq!(report.summary.unlocated, engine.stats().unlocated);
+    let stats = engine.stats();
+    assert!(stats.out_of_order > 100, "late events: {}", stats.out_of_order);
+    for (r, threads) in reports.iter().zip([1, 2, 3]) {
+        assert_eq!(r.findings, owned, "{threads} threads");
+        let s = &r.summary;
+        assert_eq!(
+            (s.users, s.sessions, s.unlocated, s.out_of_order, s.signals),
+            (
+                stats.users,
+                stats.sessions,
+                stats.unlocated,
+                stats.out_of_order,
+                stats.signals
+            ),
+            "{threads} threads"
+        );
+    }
+    // The napping session was forgotten by the sweep and counted again when it woke.
+    let mut unswept = Engine::new(
+        Config::default()
+            .with_overrides(["engine.session_idle_hours=10000"])
+            .unwrap(),
+    );
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if let Ok(Parsed::Event(mut e)) = parse_record(Format::Jsonl, line) {
+            en.enrich(&mut e);
+            unswept.observe(&e);
+        }
+    }
+    assert!(unswept.stats().sessions < stats.sessions, "the sweep ran");
 }

@@ -17,19 +17,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use serde::Serialize;
 
-use super::engine::EngineStats;
+use super::engine::{EngineStats, SWEEP_EVERY, combine, is_late};
 use super::{Config, Engine, Finding, Suppression};
 use crate::enrich::{EnrichStats, Enricher};
 use crate::ingest::lean::{Builder, Fresh, Interner, LeanChunk, Lookups};
 use crate::ingest::split::{Layout, Splitter};
-use crate::ingest::{Event, Format, Malformed, Parsed, detect_format, parse_record};
+use crate::ingest::{Event, EventRef, Format, Malformed, Parsed, detect_format, parse_record};
+use rustc_hash::FxHasher;
 
 /// How many malformed records are listed individually (all are counted).
 pub const MALFORMED_LISTED: usize = 100;
@@ -135,19 +138,50 @@ impl Batch {
             Batch::Lean(c) => c.len(),
         }
     }
+
+    fn user(&self, i: usize) -> &str {
+        match self {
+            Batch::Owned(v) => v.get(i).map_or("", |e| e.user.as_str()),
+            Batch::Lean(c) => c.user(i).unwrap_or(""),
+        }
+    }
+
+    fn ts(&self, i: usize) -> i64 {
+        match self {
+            Batch::Owned(v) => v.get(i).map_or(i64::MIN, |e| e.ts_ms),
+            Batch::Lean(c) => c.ts(i).unwrap_or(i64::MIN),
+        }
+    }
+
+    fn view<'a>(&'a self, i: usize, lookups: &'a Lookups) -> Option<EventRef<'a>> {
+        match self {
+            Batch::Owned(v) => v.get(i).map(Event::view),
+            Batch::Lean(c) => c.view(i, lookups),
+        }
+    }
 }
 
-struct Done {
+/// A parsed chunk, shared by the shards that read its events.
+struct ChunkOut {
     seq: u64,
     /// Which parsing thread, and what it looked up for the first time in this chunk.
     worker: usize,
     fresh: Fresh,
     events: Batch,
+    /// `newest[i]`: the latest event time among events `0..=i` of the chunk.
+    newest: Vec<i64>,
     malformed: Vec<(u64, String)>,
     ignored: u64,
     records: u64,
 }
 
+/// The events of a chunk one shard reads (indices into the chunk, in order).
+struct Part {
+    chunk: Arc<ChunkOut>,
+    events: Vec<u32>,
+}
+
+#[derive(Default)]
 struct Counts {
     records: u64,
     events: u64,
@@ -155,23 +189,171 @@ struct Counts {
     ignored: u64,
 }
 
-/// What reading one file accumulates.
-struct Tally<'a> {
-    malformed: &'a mut Vec<Malformed>,
+/// A file's counts and first malformed records.
+struct FileTally {
+    display: String,
     counts: Counts,
-    enrich: &'a mut EnrichStats,
+    malformed: Vec<Malformed>,
 }
 
-/// Reads, parses and enriches one file on a thread pool, calling `sink` with events in file
-/// order, chunk by chunk. Returns the format used.
+impl FileTally {
+    fn add(&mut self, c: &ChunkOut) {
+        self.counts.records += c.records;
+        self.counts.events += c.events.len() as u64;
+        self.counts.ignored += c.ignored;
+        self.counts.malformed += c.malformed.len() as u64;
+        for (line, message) in &c.malformed {
+            if self.malformed.len() < MALFORMED_LISTED {
+                self.malformed.push(Malformed {
+                    file: self.display.clone(),
+                    line: *line,
+                    message: message.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// One shard of the detection: the engines for the users whose name hashes to it (or, when
+/// events must be sorted first, the events gathered), fed chunk by chunk in file order.
+struct ShardState {
+    engines: Vec<Engine>,
+    gather: Option<Vec<Event>>,
+    /// Per parsing thread, this shard's copy of its lookups.
+    lookups: Vec<Lookups>,
+    /// The next chunk to read, and those that arrived before their turn.
+    next: u64,
+    pending: BTreeMap<u64, Part>,
+    /// The stream's clock (see [`Engine::observe_clocked`]): events in the chunks read so far
+    /// (all shards), the newest time among them, and the position of the next sweep.
+    before: u64,
+    newest: i64,
+    next_sweep: u64,
+    /// Kept by the first shard, which reads a part of every chunk.
+    tally: Option<FileTally>,
+}
+
+impl ShardState {
+    fn drain(&mut self) {
+        while let Some(p) = self.pending.remove(&self.next) {
+            self.next += 1;
+            self.read(&p);
+        }
+    }
+
+    fn read(&mut self, p: &Part) {
+        let c = &*p.chunk;
+        if let Some(t) = &mut self.tally {
+            t.add(c);
+        }
+        let ShardState {
+            engines,
+            gather,
+            lookups,
+            before,
+            newest,
+            next_sweep,
+            ..
+        } = self;
+        let Some(lk) = lookups.get_mut(c.worker) else {
+            return;
+        };
+        lk.apply(&c.fresh);
+        let lk = &*lk;
+        if let Some(g) = gather {
+            g.extend(
+                p.events
+                    .iter()
+                    .filter_map(|&i| c.events.view(i as usize, lk))
+                    .map(|e| e.to_event()),
+            );
+        } else {
+            // Every engine forgets idle sessions at the same points of the whole stream as one
+            // engine reading all of it would, with the same clock.
+            let mut sweep_through = |pos: u64, engines: &mut Vec<Engine>| {
+                while *next_sweep <= pos {
+                    let at = c.newest.get((*next_sweep - *before) as usize).copied();
+                    let now = (*newest).max(at.unwrap_or(i64::MIN));
+                    for eng in engines.iter_mut() {
+                        eng.sweep_to(now);
+                    }
+                    *next_sweep += u64::from(SWEEP_EVERY);
+                }
+            };
+            for &i in &p.events {
+                let i = i as usize;
+                sweep_through(*before + i as u64, engines);
+                let Some(e) = c.events.view(i, lk) else { continue };
+                let prev = match i.checked_sub(1).and_then(|j| c.newest.get(j)) {
+                    Some(&n) => n.max(*newest),
+                    None => *newest,
+                };
+                let late = is_late(e.ts_ms, prev);
+                for eng in engines.iter_mut() {
+                    eng.observe_clocked(&e, late);
+                }
+            }
+            let n = c.events.len() as u64;
+            if n > 0 {
+                sweep_through(*before + n - 1, engines);
+            }
+        }
+        *before += c.events.len() as u64;
+        if let Some(&last) = c.newest.last() {
+            *newest = (*newest).max(last);
+        }
+    }
+}
+
+/// Where parts for a shard wait until the thread that owns the shard reads them.
+struct Shard {
+    inbox: Mutex<Vec<Part>>,
+    arrived: Condvar,
+}
+
+const POISONED: BatchError = BatchError::Internal("a parsing thread panicked");
+
+fn deliver(shard: &Shard, part: Part) -> Result<(), BatchError> {
+    shard.inbox.lock().map_err(|_| POISONED)?.push(part);
+    shard.arrived.notify_one();
+    Ok(())
+}
+
+/// Reads the parts waiting in the inbox whose turn has come.
+fn take_in(shard: &Shard, st: &mut ShardState) -> Result<(), BatchError> {
+    let parts = std::mem::take(&mut *shard.inbox.lock().map_err(|_| POISONED)?);
+    for p in parts {
+        st.pending.insert(p.chunk.seq, p);
+    }
+    st.drain();
+    Ok(())
+}
+
+/// What reading one file produced.
+struct FileRead {
+    format: Format,
+    tally: FileTally,
+    enrich: EnrichStats,
+    /// One set of engines per shard (streamed), or the events to sort (gathered).
+    out: Out,
+}
+
+enum Out {
+    Streamed(Vec<Vec<Engine>>),
+    Gathered(Vec<Event>),
+}
+
+/// Reads, parses and enriches one file on a thread pool. A single JSONL-layout file (`stream`)
+/// is fed to engines made by `engines`, one set per shard of users; otherwise the events are
+/// returned in file order.
 fn read_file(
     path: &Path,
     format: Format,
     enricher: &Enricher,
     threads: usize,
-    tally: &mut Tally<'_>,
-    sink: &mut dyn FnMut(Batch, &Lookups, Layout),
-) -> Result<Format, BatchError> {
+    stream: bool,
+    engines: &dyn Fn() -> Vec<Engine>,
+) -> Result<FileRead, BatchError> {
     let display = path.display().to_string();
     let io_err = |source| BatchError::Io {
         path: display.clone(),
@@ -180,8 +362,20 @@ fn read_file(
     let file = File::open(path).map_err(io_err)?;
     let mut splitter = Splitter::new(file, CHUNK_BYTES);
     let first = splitter.next_chunk().map_err(io_err)?;
-    let Some(first) = first else { return Ok(format) };
-    let layout = splitter.layout().unwrap_or(Layout::Lines);
+    let tally = FileTally {
+        display: display.clone(),
+        counts: Counts::default(),
+        malformed: Vec::new(),
+    };
+    let Some(first) = first else {
+        return Ok(FileRead {
+            format,
+            tally,
+            enrich: EnrichStats::default(),
+            out: Out::Gathered(Vec::new()),
+        });
+    };
+    let stream = stream && splitter.layout().unwrap_or(Layout::Lines) == Layout::Lines;
     let format = match format {
         Format::Auto => first
             .records
@@ -195,17 +389,44 @@ fn read_file(
     };
 
     let threads = threads.max(1);
+    // One shard per parsing thread, which owns it: each engine stays in one core's caches.
+    let shard_count = if stream { threads } else { 1 };
+    let shards: Vec<Shard> = (0..shard_count)
+        .map(|_| Shard {
+            inbox: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+        })
+        .collect();
+    let mut states: Vec<Option<ShardState>> = (0..threads)
+        .map(|i| {
+            (i < shard_count).then(|| ShardState {
+                engines: if stream { engines() } else { Vec::new() },
+                gather: (!stream).then(Vec::new),
+                lookups: (0..threads).map(|_| Lookups::default()).collect(),
+                next: 0,
+                pending: BTreeMap::new(),
+                before: 0,
+                newest: i64::MIN,
+                next_sweep: u64::from(SWEEP_EVERY) - 1,
+                tally: None,
+            })
+        })
+        .collect();
+    if let Some(Some(st)) = states.first_mut() {
+        st.tally = Some(tally);
+    }
+    let finished = AtomicUsize::new(0);
+    let mut owned: Vec<ShardState> = Vec::new();
     let (work_tx, work_rx) = mpsc::sync_channel::<Work>(threads * 2);
-    let work_rx = Arc::new(Mutex::new(work_rx));
-    let (done_tx, done_rx) = mpsc::sync_channel::<Done>(threads * 4);
+    let mut enrich = EnrichStats::default();
 
-    let result = thread::scope(|scope| {
-        // Owned by this closure, so that leaving it early (an error) closes both channels and
+    thread::scope(|scope| {
+        // Owned by this closure, so that leaving it early (an error) closes the channel and
         // every thread stops instead of waiting on a full one.
-        let (work_rx, done_rx) = (work_rx, done_rx);
-        let reader = thread::Builder::new().name("gh-split".into()).spawn_scoped(
-            scope,
-            move || -> Result<(), std::io::Error> {
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let reader = thread::Builder::new()
+            .name("gh-split".into())
+            .spawn_scoped(scope, move || -> Result<(), std::io::Error> {
                 let mut next = Some(first);
                 let mut seq = 0;
                 while let Some(chunk) = next {
@@ -216,94 +437,144 @@ fn read_file(
                     next = splitter.next_chunk()?;
                 }
                 Ok(())
-            },
-        );
-        let reader = match reader {
-            Ok(r) => r,
-            Err(_) => return Err(BatchError::Internal("cannot start the reading thread")),
-        };
+            })
+            .map_err(|_| BatchError::Internal("cannot start the reading thread"))?;
         let mut workers = Vec::new();
-        for id in 0..threads {
+        for (id, mut state) in states.drain(..).enumerate() {
             let rx = Arc::clone(&work_rx);
-            let tx = done_tx.clone();
             let mut enricher = enricher.clone();
+            let shards = &shards;
+            let finished = &finished;
             let spawned = thread::Builder::new()
                 .name("gh-parse".into())
                 .spawn_scoped(scope, move || {
-                    worker(id, &rx, &tx, &mut enricher);
-                    enricher.stats
+                    let r = worker(id, &rx, shards, state.as_mut(), finished, threads, &mut enricher);
+                    (r, enricher.stats, state)
                 });
             match spawned {
                 Ok(w) => workers.push(w),
                 Err(_) => return Err(BatchError::Internal("cannot start a parsing thread")),
             }
         }
-        drop(done_tx);
         drop(work_rx);
-        let mut lookups: Vec<Lookups> = (0..threads).map(|_| Lookups::default()).collect();
-        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
-        let mut next_seq = 0;
-        for done in done_rx.iter() {
-            pending.insert(done.seq, done);
-            while let Some(d) = pending.remove(&next_seq) {
-                next_seq += 1;
-                tally.counts.records += d.records;
-                tally.counts.events += d.events.len() as u64;
-                tally.counts.ignored += d.ignored;
-                tally.counts.malformed += d.malformed.len() as u64;
-                for (line, message) in d.malformed {
-                    if tally.malformed.len() < MALFORMED_LISTED {
-                        tally.malformed.push(Malformed {
-                            file: display.clone(),
-                            line,
-                            message,
-                        });
-                    }
-                }
-                let Some(lk) = lookups.get_mut(d.worker) else {
-                    return Err(BatchError::Internal("a chunk from an unknown parsing thread"));
-                };
-                lk.apply(d.fresh);
-                sink(d.events, lk, layout);
-            }
-        }
+        let mut failed = None;
         for w in workers {
             match w.join() {
-                Ok(s) => tally.enrich.add(&s),
-                Err(_) => return Err(BatchError::Internal("a parsing thread panicked")),
+                Ok((r, s, state)) => {
+                    enrich.add(&s);
+                    if let Err(e) = r {
+                        failed.get_or_insert(e);
+                    }
+                    owned.extend(state);
+                }
+                Err(_) => {
+                    failed.get_or_insert(BatchError::Internal("a parsing thread panicked"));
+                }
             }
         }
         match reader.join() {
-            Ok(r) => r.map_err(io_err),
-            Err(_) => Err(BatchError::Internal("the reading thread panicked")),
+            Ok(r) => r.map_err(io_err)?,
+            Err(_) => return Err(BatchError::Internal("the reading thread panicked")),
         }
-    });
-    result.map(|()| format)
+        failed.map_or(Ok(()), Err)
+    })?;
+
+    let mut tally = None;
+    let mut streamed = Vec::new();
+    let mut gathered = Vec::new();
+    for s in shards {
+        if !s.inbox.into_inner().map_err(|_| POISONED)?.is_empty() {
+            return Err(BatchError::Internal("chunks left unread"));
+        }
+    }
+    for mut st in owned {
+        if !st.pending.is_empty() {
+            return Err(BatchError::Internal("chunks left unread"));
+        }
+        tally = tally.or(st.tally.take());
+        streamed.push(st.engines);
+        gathered.extend(st.gather.unwrap_or_default());
+    }
+    Ok(FileRead {
+        format,
+        tally: tally.ok_or(BatchError::Internal("no shard"))?,
+        enrich,
+        out: if stream {
+            Out::Streamed(streamed)
+        } else {
+            Out::Gathered(gathered)
+        },
+    })
 }
 
-fn worker(id: usize, rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Done>, enricher: &mut Enricher) {
+/// A parsing thread: parses chunks, hands each shard its part, and reads the parts of the shard
+/// it owns (if any) between chunks, then until every thread has finished parsing.
+fn worker(
+    id: usize,
+    rx: &Mutex<Receiver<Work>>,
+    shards: &[Shard],
+    mut own: Option<&mut ShardState>,
+    finished: &AtomicUsize,
+    threads: usize,
+    enricher: &mut Enricher,
+) -> Result<(), BatchError> {
+    let mine = shards.get(id);
+    let result = parse_chunks(id, rx, shards, &mut own, enricher);
+    finished.fetch_add(1, Ordering::SeqCst);
+    for s in shards {
+        s.arrived.notify_all();
+    }
+    result?;
+    let (Some(shard), Some(st)) = (mine, own) else {
+        return Ok(());
+    };
+    loop {
+        take_in(shard, st)?;
+        let inbox = shard.inbox.lock().map_err(|_| POISONED)?;
+        if inbox.is_empty() {
+            if finished.load(Ordering::SeqCst) == threads {
+                // Every part has been delivered (a thread counts itself finished after its
+                // last delivery) and read.
+                return Ok(());
+            }
+            let _ = shard
+                .arrived
+                .wait_timeout(inbox, std::time::Duration::from_millis(5))
+                .map_err(|_| POISONED)?;
+        }
+    }
+}
+
+fn parse_chunks(
+    id: usize,
+    rx: &Mutex<Receiver<Work>>,
+    shards: &[Shard],
+    own: &mut Option<&mut ShardState>,
+    enricher: &mut Enricher,
+) -> Result<(), BatchError> {
     let mut interner = Interner::default();
     loop {
         let work = match rx.lock() {
             Ok(guard) => guard.recv(),
-            Err(_) => return,
+            Err(_) => return Err(BatchError::Internal("the work queue failed")),
         };
         let Ok(Work { seq, format, chunk }) = work else {
-            return;
+            return Ok(());
         };
-        let mut done = Done {
+        let mut out = ChunkOut {
             seq,
             worker: id,
             fresh: Fresh::default(),
             events: Batch::Owned(Vec::new()),
+            newest: Vec::new(),
             malformed: chunk.errors.clone(),
             ignored: 0,
             records: chunk.records.len() as u64,
         };
         if matches!(format, Format::Jsonl | Format::Auto) {
             interner.begin_chunk();
-            done.events = Batch::Lean(parse_lean(chunk, &mut interner, enricher, &mut done.malformed));
-            done.fresh = interner.take();
+            out.events = Batch::Lean(parse_lean(chunk, &mut interner, enricher, &mut out.malformed));
+            out.fresh = interner.take();
         } else {
             let mut events = Vec::with_capacity(chunk.records.len());
             for r in &chunk.records {
@@ -321,14 +592,43 @@ fn worker(id: usize, rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Done>, enricher
                         }
                         events.push(*e);
                     }
-                    Ok(Parsed::Ignored(_)) => done.ignored += 1,
-                    Err(msg) => done.malformed.push((r.line, msg)),
+                    Ok(Parsed::Ignored(_)) => out.ignored += 1,
+                    Err(msg) => out.malformed.push((r.line, msg)),
                 }
             }
-            done.events = Batch::Owned(events);
+            out.events = Batch::Owned(events);
         }
-        if tx.send(done).is_err() {
-            return;
+        let n = out.events.len();
+        let mut run = i64::MIN;
+        out.newest = (0..n)
+            .map(|i| {
+                run = run.max(out.events.ts(i));
+                run
+            })
+            .collect();
+        // Each user's events go to one shard (by a hash of the name), in file order.
+        let mut parts: Vec<Vec<u32>> = vec![Vec::new(); shards.len()];
+        if let [only] = parts.as_mut_slice() {
+            only.extend(0..n as u32);
+        } else {
+            let hasher = BuildHasherDefault::<FxHasher>::default();
+            for i in 0..n {
+                let h = hasher.hash_one(out.events.user(i)) >> 32;
+                parts[(h % shards.len() as u64) as usize].push(i as u32);
+            }
+        }
+        let chunk = Arc::new(out);
+        for (shard, events) in shards.iter().zip(parts) {
+            deliver(
+                shard,
+                Part {
+                    chunk: Arc::clone(&chunk),
+                    events,
+                },
+            )?;
+        }
+        if let (Some(shard), Some(st)) = (shards.get(id), own.as_deref_mut()) {
+            take_in(shard, st)?;
         }
     }
 }
@@ -385,76 +685,76 @@ pub fn analyze(paths: &[PathBuf], options: &Options, enricher: &Enricher) -> Res
     } else {
         options.configs.clone()
     };
-    let mut engines: Vec<Engine> = configs
-        .into_iter()
-        .map(|c| Engine::with_suppressions(c, options.suppressions.clone()))
-        .collect();
+    let make = || -> Vec<Engine> {
+        configs
+            .iter()
+            .map(|c| Engine::with_suppressions(c.clone(), options.suppressions.clone()))
+            .collect()
+    };
     let mut malformed = Vec::new();
     let mut files = Vec::new();
     let mut enrich_stats = EnrichStats::default();
     let mut gathered: Vec<Event> = Vec::new();
+    let mut streamed = None;
     let single = paths.len() == 1;
     for path in paths {
-        let mut tally = Tally {
-            malformed: &mut malformed,
-            counts: Counts {
-                records: 0,
-                events: 0,
-                malformed: 0,
-                ignored: 0,
-            },
-            enrich: &mut enrich_stats,
-        };
-        let mut sink = |events: Batch, lookups: &Lookups, layout: Layout| match events {
-            Batch::Lean(c) if single && layout == Layout::Lines => {
-                for e in c.views(lookups) {
-                    for eng in engines.iter_mut() {
-                        eng.observe_ref(&e);
-                    }
-                }
-            }
-            Batch::Owned(v) if single && layout == Layout::Lines => {
-                for e in &v {
-                    for eng in engines.iter_mut() {
-                        eng.observe_index(e);
-                    }
-                }
-            }
-            Batch::Lean(c) => gathered.extend(c.views(lookups).map(|e| e.to_event())),
-            Batch::Owned(v) => gathered.extend(v),
-        };
-        let format = read_file(path, options.format, enricher, threads, &mut tally, &mut sink)?;
-        let counts = tally.counts;
-        tracing::debug!(path = %path.display(), format = format.name(), events = counts.events, "file read");
+        let read = read_file(path, options.format, enricher, threads, single, &make)?;
+        let counts = &read.tally.counts;
+        tracing::debug!(path = %path.display(), format = read.format.name(), events = counts.events, "file read");
         files.push(FileSummary {
             path: path.display().to_string(),
-            format: format.name().to_string(),
+            format: read.format.name().to_string(),
             records: counts.records,
             events: counts.events,
             malformed: counts.malformed,
             ignored: counts.ignored,
         });
-    }
-    if !gathered.is_empty() {
-        gathered.sort_by_key(|e| e.ts_ms);
-        for e in &gathered {
-            for eng in engines.iter_mut() {
-                eng.observe_index(e);
-            }
+        let room = MALFORMED_LISTED.saturating_sub(malformed.len());
+        malformed.extend(read.tally.malformed.into_iter().take(room));
+        enrich_stats.add(&read.enrich);
+        match read.out {
+            Out::Streamed(shards) => streamed = Some(shards),
+            Out::Gathered(events) => gathered.extend(events),
         }
     }
+    // One (stats, findings) per configuration.
+    let results: Vec<(EngineStats, Vec<Finding>)> = match streamed {
+        Some(shards) => {
+            // Shard by shard, configuration by configuration → configuration by configuration.
+            let mut per_config: Vec<Vec<Engine>> = configs.iter().map(|_| Vec::new()).collect();
+            for set in shards {
+                for (k, eng) in set.into_iter().enumerate() {
+                    if let Some(v) = per_config.get_mut(k) {
+                        v.push(eng);
+                    }
+                }
+            }
+            per_config.into_iter().map(combine).collect()
+        }
+        None => {
+            let mut engines = make();
+            // Stable: events at the same time stay in file order.
+            gathered.sort_by_key(|e| e.ts_ms);
+            for e in &gathered {
+                for eng in engines.iter_mut() {
+                    eng.observe_index(e);
+                }
+            }
+            engines
+                .into_iter()
+                .map(|eng| (eng.stats(), eng.into_findings()))
+                .collect()
+        }
+    };
     let totals = Counts {
         records: files.iter().map(|f| f.records).sum(),
         events: files.iter().map(|f| f.events).sum(),
         malformed: files.iter().map(|f| f.malformed).sum(),
         ignored: files.iter().map(|f| f.ignored).sum(),
     };
-    let _ = totals.records;
-    Ok(engines
+    Ok(results
         .into_iter()
-        .map(|eng| {
-            let stats = eng.stats();
-            let findings = eng.into_findings();
+        .map(|(stats, findings)| {
             let summary = summarize(
                 &files,
                 &malformed,

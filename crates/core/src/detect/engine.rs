@@ -102,6 +102,41 @@ impl Obs {
     }
 }
 
+/// Keeps `obs` in `slot`. Consecutive events mostly share their place, network and device: the
+/// references already held are kept rather than swapped for equal ones (each swap is two atomic
+/// operations, and this runs several times per event).
+fn remember(slot: &mut Option<Obs>, obs: &Obs) {
+    let Some(kept) = slot else {
+        *slot = Some(obs.clone());
+        return;
+    };
+    let Obs {
+        at,
+        session,
+        ip,
+        place,
+        coords,
+        cell,
+        network,
+        device,
+    } = obs;
+    kept.at = *at;
+    kept.session = *session;
+    kept.ip = *ip;
+    kept.coords = *coords;
+    kept.cell = *cell;
+    share(&mut kept.place, place);
+    share(&mut kept.network, network);
+    share(&mut kept.device, device);
+}
+
+fn share<T>(kept: &mut Option<Arc<T>>, new: &Option<Arc<T>>) {
+    match (kept.as_ref(), new) {
+        (Some(a), Some(b)) if Arc::ptr_eq(a, b) => {}
+        _ => kept.clone_from(new),
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SessionState {
     pub first_at: i64,
@@ -238,6 +273,26 @@ impl Engine {
 
     /// [`Self::observe_index`] over a borrowed event.
     pub(crate) fn observe_ref(&mut self, e: &EventRef<'_>) -> Option<usize> {
+        let late = is_late(e.ts_ms, self.newest);
+        self.newest = self.newest.max(e.ts_ms);
+        self.since_sweep += 1;
+        if self.since_sweep >= SWEEP_EVERY {
+            self.since_sweep = 0;
+            self.sweep_to(self.newest);
+        }
+        self.observe_clocked(e, late)
+    }
+
+    /// Forgets sessions silent for `engine.session_idle_hours` before `newest` (the newest
+    /// event time seen). [`Self::observe_ref`] does this every [`SWEEP_EVERY`] events; a caller
+    /// that feeds several engines parts of one stream does it at the same points of the stream.
+    pub(crate) fn sweep_to(&mut self, newest: i64) {
+        sweep(&mut self.users, newest, &self.cfg);
+    }
+
+    /// [`Self::observe_ref`] with the stream's clock kept by the caller: `late` says the event
+    /// is older than the stream's newest event before it by more than five minutes.
+    pub(crate) fn observe_clocked(&mut self, e: &EventRef<'_>, late: bool) -> Option<usize> {
         let Engine {
             cfg,
             users,
@@ -245,19 +300,12 @@ impl Engine {
             by_id,
             suppressions,
             stats,
-            newest,
-            since_sweep,
+            ..
         } = self;
         let now = e.ts_ms;
         stats.events += 1;
-        if now < newest.saturating_sub(5 * 60 * 1000) {
+        if late {
             stats.out_of_order += 1;
-        }
-        *newest = (*newest).max(now);
-        *since_sweep += 1;
-        if *since_sweep >= 1 << 16 {
-            *since_sweep = 0;
-            sweep(users, *newest, cfg);
         }
 
         let user = match users.get_mut(e.user) {
@@ -384,8 +432,8 @@ impl Engine {
             sess.home = Some(obs.clone());
         }
         if obs.coords.is_some() {
-            sess.last_located = Some(obs.clone());
-            *user_last = Some(obs.clone());
+            remember(&mut sess.last_located, &obs);
+            remember(user_last, &obs);
         }
 
         if let Some(i) = sess.finding
@@ -394,7 +442,7 @@ impl Engine {
             f.last_seen = f.last_seen.max(now);
         }
         if signals.is_empty() {
-            sess.last = Some(obs);
+            remember(&mut sess.last, &obs);
             return None;
         }
 
@@ -452,9 +500,38 @@ impl Engine {
             add_evidence(f, ev, cfg);
             changed = Some(idx);
         }
-        sess.last = Some(obs);
+        remember(&mut sess.last, &obs);
         changed
     }
+}
+
+/// How often (in events) idle sessions are forgotten.
+pub(crate) const SWEEP_EVERY: u32 = 1 << 16;
+
+/// Whether an event at `at` is out of order: more than five minutes before `newest`, the newest
+/// event time seen before it.
+pub(crate) fn is_late(at: i64, newest: i64) -> bool {
+    at < newest.saturating_sub(5 * 60 * 1000)
+}
+
+/// Engines that each read part of one stream (split by user), as one: their counts added and
+/// their findings together, most severe first.
+pub(crate) fn combine(parts: Vec<Engine>) -> (EngineStats, Vec<Finding>) {
+    let mut stats = EngineStats::default();
+    let mut findings = Vec::new();
+    for e in parts {
+        let s = e.stats;
+        stats.events += s.events;
+        stats.users += s.users;
+        stats.sessions += s.sessions;
+        stats.signals += s.signals;
+        stats.suppressed += s.suppressed;
+        stats.out_of_order += s.out_of_order;
+        stats.unlocated += s.unlocated;
+        findings.extend(e.findings);
+    }
+    sort_findings(&mut findings);
+    (stats, findings)
 }
 
 fn add_evidence(f: &mut Finding, ev: Evidence, cfg: &Config) {

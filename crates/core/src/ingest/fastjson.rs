@@ -308,14 +308,16 @@ fn status(v: Val<'_>) -> Option<Option<u16>> {
 
 /// Reads a flat line, or `None` to let serde_json decide.
 pub(crate) fn line(bytes: &[u8]) -> Option<Line<'_>> {
-    line_str(std::str::from_utf8(bytes).ok()?)
+    let mut l = Line::default();
+    line_into(std::str::from_utf8(bytes).ok()?, &mut l)?;
+    Some(l)
 }
 
-/// [`line`] over text already known to be UTF-8.
-pub(crate) fn line_str(s: &str) -> Option<Line<'_>> {
+/// [`line`] over text already known to be UTF-8, filling `l` (which must be empty) in place: the
+/// struct is large, and this runs once per line. On `None`, `l` holds part of the line.
+pub(crate) fn line_into<'a>(s: &'a str, l: &mut Line<'a>) -> Option<()> {
     let bytes = s.as_bytes();
     let mut p = Scan { s, b: bytes, i: 0 };
-    let mut l = Line::default();
     let mut seen = 0u32;
     p.ws();
     p.eat(b'{')?;
@@ -424,7 +426,7 @@ pub(crate) fn line_str(s: &str) -> Option<Line<'_>> {
         }
     }
     p.ws();
-    (p.i == bytes.len()).then_some(l)
+    (p.i == bytes.len()).then_some(())
 }
 
 #[cfg(test)]

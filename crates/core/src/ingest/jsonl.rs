@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use super::lean::Fields;
 use super::{Action, Event, Parsed, infer_action, infer_sensitive, time};
 use crate::enrich::{Network, Place, PlaceSource};
 
@@ -79,86 +80,53 @@ pub(crate) fn parse_into(
     lookups: &mut super::lean::Interner,
     enricher: &mut crate::enrich::Enricher,
 ) -> Result<(), String> {
+    let mut l = Line::default();
     let fast = match text {
-        Some(t) => super::fastjson::line_str(t),
-        None => super::fastjson::line(bytes),
+        Some(t) => super::fastjson::line_into(t, &mut l),
+        None => super::fastjson::line(bytes).map(|read| l = read),
     };
-    let l: Line<'_> = match fast {
-        Some(l) => l,
-        None => serde_json::from_slice(bytes).map_err(|e| e.to_string())?,
-    };
-    let c = check(l)?;
-    out.push(
-        super::lean::Fields {
-            ts_ms: c.ts_ms,
-            jti: if c.session.is_some() { None } else { c.jti },
-            user: c.user,
-            session: c.session,
-            ip: Some(c.ip),
-            method: c.method,
-            path: c.path,
-            status: c.status,
-            action: c.action,
-            denial: c.denial,
-            sensitive: c.sensitive,
-            place: c.place,
-            network: c.network,
-            ua: c.ua,
-        },
-        lookups,
-        enricher,
-    );
+    if fast.is_none() {
+        l = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    }
+    let mut f = check(&mut l)?;
+    if f.session.is_some() {
+        f.jti = None;
+    }
+    out.push(&f, lookups, enricher);
     Ok(())
 }
 
-/// A decoded line that passed the checks; strings still borrow from the line where JSON
-/// escapes allow.
-struct Checked<'a> {
-    ts_ms: i64,
-    user: Cow<'a, str>,
-    session: Option<Cow<'a, str>>,
-    jti: Option<Cow<'a, str>>,
-    ip: IpAddr,
-    ua: Option<Cow<'a, str>>,
-    method: Option<Cow<'a, str>>,
-    path: Option<Cow<'a, str>>,
-    status: Option<u16>,
-    action: Action,
-    denial: Option<Cow<'a, str>>,
-    sensitive: bool,
-    place: Option<Arc<Place>>,
-    network: Option<Arc<Network>>,
-}
-
 /// Checks and converts a decoded line.
-pub(crate) fn build(l: Line<'_>) -> Result<Parsed, String> {
-    let c = check(l)?;
+pub(crate) fn build(mut l: Line<'_>) -> Result<Parsed, String> {
+    let f = check(&mut l)?;
     Ok(Parsed::Event(Box::new(Event {
-        ts_ms: c.ts_ms,
-        user: c.user.into_owned(),
-        session: c.session.map(Cow::into_owned),
-        jti: c.jti.map(Cow::into_owned),
-        ip: Some(c.ip),
-        ua: c.ua.map(Cow::into_owned),
-        method: c.method.map(Cow::into_owned),
-        path: c.path.map(Cow::into_owned),
-        status: c.status,
-        action: c.action,
-        denial: c.denial.map(Cow::into_owned),
-        sensitive: c.sensitive,
-        place: c.place,
-        network: c.network,
+        ts_ms: f.ts_ms,
+        user: f.user.into_owned(),
+        session: f.session.map(Cow::into_owned),
+        jti: f.jti.map(Cow::into_owned),
+        ip: f.ip,
+        ua: f.ua.map(Cow::into_owned),
+        method: f.method.map(Cow::into_owned),
+        path: f.path.map(Cow::into_owned),
+        status: f.status,
+        action: f.action,
+        denial: f.denial.map(Cow::into_owned),
+        sensitive: f.sensitive,
+        place: f.place,
+        network: f.network,
         device: None,
     })))
 }
 
-fn check(l: Line<'_>) -> Result<Checked<'_>, String> {
+/// The checks of a decoded line; its strings are moved out (still borrowed from the line where
+/// JSON escapes allow).
+fn check<'a>(l: &mut Line<'a>) -> Result<Fields<'a>, String> {
     let ts_ms = l.ts.ok_or("missing or invalid `ts`")?;
-    let user = nonempty(l.user).ok_or("missing `user`")?;
-    let ip_text = l.ip.ok_or("missing `ip`")?;
+    let user = nonempty(l.user.take()).ok_or("missing `user`")?;
+    let ip_text = l.ip.take().ok_or("missing `ip`")?;
     let ip: IpAddr = parse_ip(&ip_text).ok_or_else(|| format!("invalid `ip` {ip_text:?}"))?;
-    let method = nonempty(l.method);
-    let path = nonempty(l.path);
+    let method = nonempty(l.method.take());
+    let path = nonempty(l.path.take());
     let action = match l.event.as_deref() {
         Some(e) if e.eq_ignore_ascii_case("login") => Action::Login,
         Some(e) if e.eq_ignore_ascii_case("logout") => Action::Logout,
@@ -169,23 +137,23 @@ fn check(l: Line<'_>) -> Result<Checked<'_>, String> {
     let sensitive = l
         .sensitive
         .unwrap_or_else(|| infer_sensitive(method.as_deref(), path.as_deref()));
-    let place = source_place(l.lat, l.lon, l.accuracy_km, l.city, l.country)?;
+    let place = source_place(l.lat, l.lon, l.accuracy_km, l.city.take(), l.country.take())?;
     let network = (l.asn.is_some() || l.as_org.is_some() || l.proxy.is_some()).then(|| {
-        let org = nonempty(l.as_org).map(Cow::into_owned);
+        let org = nonempty(l.as_org.take()).map(Cow::into_owned);
         Arc::new(Network::new(l.asn, org, l.proxy.unwrap_or(false)))
     });
-    Ok(Checked {
+    Ok(Fields {
         ts_ms,
         user,
-        session: nonempty(l.session),
-        jti: nonempty(l.jti),
-        ip,
-        ua: nonempty(l.ua),
+        session: nonempty(l.session.take()),
+        jti: nonempty(l.jti.take()),
+        ip: Some(ip),
+        ua: nonempty(l.ua.take()),
         method,
         path,
         status: l.status,
         action,
-        denial: nonempty(l.denial),
+        denial: nonempty(l.denial.take()),
         sensitive,
         place,
         network,

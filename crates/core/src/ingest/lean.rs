@@ -93,14 +93,18 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    /// Applies a parsing thread's news (sent with a chunk, applied before its events are read).
-    pub fn apply(&mut self, fresh: Fresh) {
+    /// Applies a parsing thread's news (sent with a chunk, applied before its events are
+    /// read). The entries are copied, so that each reader counts references to its own.
+    pub fn apply(&mut self, fresh: &Fresh) {
         if fresh.reset {
             *self = Lookups::default();
         }
-        self.places.extend(fresh.places);
-        self.networks.extend(fresh.networks);
-        self.devices.extend(fresh.devices);
+        let own = |a: &Arc<Place>| Arc::new(Place::clone(a));
+        self.places.extend(fresh.places.iter().map(own));
+        self.networks
+            .extend(fresh.networks.iter().map(|a| Arc::new(Network::clone(a))));
+        self.devices
+            .extend(fresh.devices.iter().map(|a| Arc::new(Device::clone(a))));
     }
 }
 
@@ -181,7 +185,8 @@ pub struct LeanChunk {
     events: Vec<LeanEvent>,
 }
 
-/// One event's fields as a parser produced them: borrowed from the chunk's text where possible.
+/// One event's fields as a parser produced them (checked, not yet enriched): borrowed from the
+/// chunk's text where possible.
 pub(crate) struct Fields<'a> {
     pub ts_ms: i64,
     pub user: Cow<'a, str>,
@@ -247,13 +252,13 @@ impl<'t> Builder<'t> {
         }
     }
 
-    fn opt(&mut self, s: Option<Cow<'_, str>>) -> Option<Span> {
-        s.map(|s| self.span(&s))
+    fn opt(&mut self, s: &Option<Cow<'_, str>>) -> Option<Span> {
+        s.as_deref().map(|s| self.span(s))
     }
 
     /// Adds an event, completing its place and network from GeoIP and its device from the
     /// User-Agent as [`Enricher::enrich`] does, through the thread's numbered lookups.
-    pub(crate) fn push(&mut self, f: Fields<'_>, lookups: &mut Interner, en: &mut Enricher) {
+    pub(crate) fn push(&mut self, f: &Fields<'_>, lookups: &mut Interner, en: &mut Enricher) {
         let (mut place, mut network) = (Ref::of(f.place.clone()), Ref::of(f.network.clone()));
         if let Some(ip) = f.ip
             && needs_lookup(f.place.as_ref(), f.network.as_ref())
@@ -279,11 +284,11 @@ impl<'t> Builder<'t> {
         let e = LeanEvent {
             ts_ms: f.ts_ms,
             user: self.span(&f.user),
-            session: self.opt(f.session),
-            jti: self.opt(f.jti),
-            method: self.opt(f.method),
-            path: self.opt(f.path),
-            denial: self.opt(f.denial),
+            session: self.opt(&f.session),
+            jti: self.opt(&f.jti),
+            method: self.opt(&f.method),
+            path: self.opt(&f.path),
+            denial: self.opt(&f.denial),
             ip: f.ip,
             status: f.status,
             action: f.action,
@@ -325,10 +330,21 @@ impl LeanChunk {
         buf.get(start as usize..s.end as usize).unwrap_or("")
     }
 
-    /// The events in order, as the detectors read them; `lookups` is the copy of the lookups
-    /// of the thread that parsed the chunk, with this chunk's news applied.
-    pub fn views<'a>(&'a self, lookups: &'a Lookups) -> impl Iterator<Item = EventRef<'a>> {
-        self.events.iter().map(move |e| EventRef {
+    /// User of the `i`th event.
+    pub fn user(&self, i: usize) -> Option<&str> {
+        self.events.get(i).map(|e| self.str(e.user))
+    }
+
+    /// Time of the `i`th event.
+    pub fn ts(&self, i: usize) -> Option<i64> {
+        self.events.get(i).map(|e| e.ts_ms)
+    }
+
+    /// The `i`th event as the detectors read it; `lookups` is the copy of the lookups of the
+    /// thread that parsed the chunk, with this chunk's news applied.
+    pub fn view<'a>(&'a self, i: usize, lookups: &'a Lookups) -> Option<EventRef<'a>> {
+        let e = self.events.get(i)?;
+        Some(EventRef {
             ts_ms: e.ts_ms,
             user: self.str(e.user),
             session: e.session.map(|s| self.str(s)),
