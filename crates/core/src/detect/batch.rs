@@ -1,16 +1,20 @@
 //! Batch analysis of log files: the same [`Engine`] the live sync uses, driven over files.
 //!
-//! Parsing is the expensive part (a million JSON lines), detection is cheap but sequential per
-//! user, so the work is split that way: one thread cuts the file into ~1 MB chunks of complete
-//! records ([`crate::ingest::split`]), a pool of workers (one per core) parses and enriches
-//! chunks in parallel, and the calling thread puts chunks back in file order and feeds the
-//! engine. Memory stays at a few chunks in flight plus the engine's state: the file is never
-//! loaded whole.
+//! One thread cuts the file into ~1 MB chunks of complete records ([`crate::ingest::split`]); a
+//! pool of parsing threads (one per core) parses and enriches chunks in parallel. Generic JSONL
+//! events keep their strings in the chunk's text and name their GeoIP/UA lookups by number
+//! ([`crate::ingest::lean`]). Detection is sequential per user, so it is split by user: each
+//! parsing thread owns the engines of one shard of users (a hash of the name) and, between
+//! chunks, feeds them its shard's events of every chunk in file order. Each shard keeps the whole
+//! stream's clock (the newest time and the position of every event), so out-of-order counts and
+//! the forgetting of idle sessions happen exactly as in one engine reading the whole stream:
+//! findings and counts do not depend on the number of threads. Memory stays at a few chunks in
+//! flight plus the engines' state: the file is never loaded whole.
 //!
 //! One JSONL file is streamed in file order (logs are written in time order; stragglers are
 //! tolerated and counted). Vendor exports (JSON arrays, often newest first) and several files
 //! together are first gathered as events and sorted by time, since only a merged timeline makes
-//! sense to the detectors; that holds the events (not the text) in memory.
+//! sense to the detectors; that holds the events (not the text) in memory and runs one engine.
 //!
 //! Several configurations can run over one read of the input (one engine each): that is the
 //! backtest of `gatehouse analyze --backtest`.
