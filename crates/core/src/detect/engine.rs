@@ -166,8 +166,9 @@ struct UserState {
     base: Baseline,
     last_located: Option<Obs>,
     sessions: FxHashMap<Box<str>, SessionState>,
-    /// Events without a session or token id.
-    loose: SessionState,
+    /// Events without a session or token id (rare: kept out of line, so that the state every
+    /// event reads stays small).
+    loose: Option<Box<SessionState>>,
 }
 
 /// The detection engine. See the [module docs](super).
@@ -337,6 +338,7 @@ impl Engine {
                 if e.action == Action::Login {
                     base.logins += 1;
                 }
+                let loose = loose.get_or_insert_default();
                 if loose.home.is_none() {
                     loose.first_at = now;
                 }
