@@ -158,8 +158,10 @@ pub(crate) fn complete(src: &Place, geo: &Place) -> Arc<Place> {
 pub(crate) const CACHE_LIMIT: usize = 200_000;
 
 impl Enricher {
-    /// Opens the configured databases (reading each file once into memory).
+    /// Opens the configured databases (reading each file once into memory). The User-Agent
+    /// regexes start compiling first, on their own thread, so both happen at once.
     pub fn open(config: &EnrichConfig) -> Result<Self, GeoIpError> {
+        UaParser::warm_up();
         let city = config.city_db.as_deref().map(CityDb::open).transpose()?;
         let asn = config.asn_db.as_deref().map(AsnDb::open).transpose()?;
         Ok(Self::with(city, asn))

@@ -175,13 +175,17 @@ impl UaParser {
         UaParser
     }
 
-    /// Compiles the regexes on a background thread so that the first parse does not wait.
+    /// Compiles the regexes on a background thread so that the first parse does not wait
+    /// (once per process; later calls do nothing).
     pub fn warm_up() {
-        if UAP.get().is_none() {
-            std::thread::spawn(|| {
-                UAP.get_or_init(build_uap);
-            });
-        }
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| {
+            if UAP.get().is_none() {
+                std::thread::spawn(|| {
+                    UAP.get_or_init(build_uap);
+                });
+            }
+        });
     }
 
     pub fn parse(&self, ua: &str) -> Device {
