@@ -5,7 +5,11 @@
 //! ```text
 //! cargo bench -p gatehouse-core --bench analyze              # 1,000,000 events
 //! cargo bench -p gatehouse-core --bench analyze -- 200000     # fewer
+//! GATEHOUSE_BENCH_UAS=20000 cargo bench -p gatehouse-core --bench analyze   # many User-Agents
 //! ```
+//! By default the file has a handful of User-Agents (as most logs of one application do);
+//! `GATEHOUSE_BENCH_UAS=N` gives it about N distinct ones (each user's browser with an app build
+//! number), where User-Agent parsing becomes the largest cost.
 //! Peak RSS is read after generation (which streams to disk in a few MB), so it is the
 //! pipeline's.
 
@@ -64,7 +68,7 @@ fn geoip(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/geoip")).join(name)
 }
 
-fn generate(path: &std::path::Path, n: u64) -> std::io::Result<u64> {
+fn generate(path: &std::path::Path, n: u64, distinct_uas: Option<u64>) -> std::io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let users = 2000u64;
@@ -90,9 +94,17 @@ fn generate(path: &std::path::Path, n: u64) -> std::io::Result<u64> {
             )
         };
         let ua = if rng.below(10_000) < 3 {
-            "python-requests/2.31.0"
+            "python-requests/2.31.0".to_string()
         } else {
-            UAS[(u % UAS.len() as u64) as usize]
+            let browser = UAS[(u % UAS.len() as u64) as usize];
+            match distinct_uas {
+                // Each user on a few builds of the app over the fortnight.
+                Some(k) => format!(
+                    "{browser} App/{}",
+                    (u * 7 + day as u64) % (k / UAS.len() as u64).max(1)
+                ),
+                None => browser.to_string(),
+            }
         };
         let secs = ts.div_euclid(1000);
         let (d, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -156,7 +168,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = if path.exists() {
         std::fs::metadata(&path)?.len()
     } else {
-        generate(&path, n)?
+        let distinct_uas = std::env::var("GATEHOUSE_BENCH_UAS")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        generate(&path, n, distinct_uas)?
     };
     println!(
         "generated {n} events, {:.1} MB in {:.2} s",
