@@ -5,8 +5,13 @@
 //! `cargo run --example blank_webview` (Linux only).
 
 #[cfg(target_os = "linux")]
+#[path = "../tests/util/procfs.rs"]
+mod procfs;
+
+#[cfg(target_os = "linux")]
 fn main() {
     use gtk::prelude::*;
+    use procfs::{comm, pss_mb};
     use std::time::Duration;
     use webkit2gtk::{SettingsExt, WebViewExt};
 
@@ -45,27 +50,6 @@ fn main() {
 fn children(pid: u32) -> Vec<u32> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     text.split_whitespace().filter_map(|p| p.parse().ok()).collect()
-}
-
-#[cfg(target_os = "linux")]
-fn pss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-#[cfg(target_os = "linux")]
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 #[cfg(not(target_os = "linux"))]

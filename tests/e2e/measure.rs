@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{AppSession, descendants};
+use crate::util::procfs::{comm, pss_mb};
 
 async fn seed(home: &std::path::Path, sessions: i64) {
     let users = (sessions / 100).max(10);
@@ -52,19 +53,6 @@ async fn seed(home: &std::path::Path, sessions: i64) {
     pool.close().await;
 }
 
-/// Proportional set size of a process, in MB (shared pages split among their users).
-fn pss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// The largest mappings of a process by PSS (`GATEHOUSE_MEASURE_SMAPS=1`), to see where memory goes.
 fn top_mappings(pid: u32, n: usize) -> Vec<(String, f64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
@@ -84,13 +72,6 @@ fn top_mappings(pid: u32, n: usize) -> Vec<(String, f64)> {
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
     v.truncate(n);
     v
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// Waits until the sessions list shows no pending rows in view; returns the time it took.

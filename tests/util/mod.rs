@@ -1,6 +1,8 @@
 //! A small harness for the integration tests: processes that are always stopped (SIGTERM, then
 //! SIGKILL) even when a test panics, free ports, a display, and the artifacts folder.
 
+pub mod procfs;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

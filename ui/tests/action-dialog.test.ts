@@ -3,6 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/sv
 import { clearMocks } from '@tauri-apps/api/mocks';
 import ActionDialog from '../src/components/ActionDialog.svelte';
 import type { ItemResult, Progress } from '../src/lib/ipc';
+import type { Handover } from '../src/lib/bindings';
 import { ipcError, mockBackend, must, settle, step } from './fixtures';
 
 afterEach(() => {
@@ -29,6 +30,21 @@ function report(target: string, verified: boolean, until: string | null) {
     checks: [{ what: `session ${target} is no longer active`, ok: verified }],
     residual: { until, note: until ? 'access tokens are not checked against revocation' : '' },
   };
+}
+
+/** Runs a forced reset of `target` whose result hands `handover` over; returns its block. */
+async function runResetHandingOver(target: string, verified: boolean, handover: Handover): Promise<HTMLElement> {
+  const reset = step('force_password_reset', target, `Force a password reset for user ${target}.`);
+  mockBackend({
+    plan_action: () => [reset],
+    run_steps: () => [
+      { status: 'done', step: reset, report: { ...report(target, verified, null), kind: 'force_password_reset' as const, handover } },
+    ],
+  });
+  render(ActionDialog, { request: { intent: 'force_password_reset', targets: [target], title: 'Reset' }, onclose: () => {} });
+  await screen.findAllByTestId('plan-step');
+  await fireEvent.click(screen.getByTestId('confirm-run'));
+  return screen.findByTestId('handover');
 }
 
 describe('ActionDialog', () => {
@@ -145,31 +161,13 @@ describe('ActionDialog', () => {
   });
 
   it('shows a password-change link once, as text, with its expiry', async () => {
-    const reset = step('force_password_reset', 'auth0|1', 'Force a password reset for user auth0|1.');
     const url = 'https://acme.auth0.test/lo/reset?ticket=T1<b>x</b>#';
-    mockBackend({
-      plan_action: () => [reset],
-      run_steps: () => [
-        {
-          status: 'done',
-          step: reset,
-          report: {
-            ...report('auth0|1', false, null),
-            kind: 'force_password_reset' as const,
-            handover: {
-              kind: 'password_change_ticket',
-              urlOrCode: url,
-              expiresAt: '2026-12-02T10:00:00Z',
-              note: 'Give it through a channel you have verified.',
-            },
-          },
-        },
-      ],
+    const handover = await runResetHandingOver('auth0|1', false, {
+      kind: 'password_change_ticket',
+      urlOrCode: url,
+      expiresAt: '2026-12-02T10:00:00Z',
+      note: 'Give it through a channel you have verified.',
     });
-    render(ActionDialog, { request: { intent: 'force_password_reset', targets: ['auth0|1'], title: 'Reset' }, onclose: () => {} });
-    await screen.findAllByTestId('plan-step');
-    await fireEvent.click(screen.getByTestId('confirm-run'));
-    const handover = await screen.findByTestId('handover');
     expect(handover.querySelector('code')?.textContent).toBe(url);
     expect(handover.querySelector('b')).toBeNull();
     expect(handover.textContent).toContain('verified');
@@ -199,30 +197,12 @@ describe('ActionDialog', () => {
   });
 
   it('shows a recovery code minted for the owner once, as text, with its expiry', async () => {
-    const reset = step('force_password_reset', 'i1', 'Force a password reset for user i1.');
-    mockBackend({
-      plan_action: () => [reset],
-      run_steps: () => [
-        {
-          status: 'done',
-          step: reset,
-          report: {
-            ...report('i1', true, null),
-            kind: 'force_password_reset' as const,
-            handover: {
-              kind: 'recovery_code',
-              urlOrCode: '<b>48213377</b>',
-              expiresAt: '2026-12-01T12:00:00Z',
-              note: 'Re-activate the identity first.',
-            },
-          },
-        },
-      ],
+    const box = await runResetHandingOver('i1', true, {
+      kind: 'recovery_code',
+      urlOrCode: '<b>48213377</b>',
+      expiresAt: '2026-12-01T12:00:00Z',
+      note: 'Re-activate the identity first.',
     });
-    render(ActionDialog, { request: { intent: 'force_password_reset', targets: ['i1'], title: 'Reset' }, onclose: () => {} });
-    await screen.findAllByTestId('plan-step');
-    await fireEvent.click(screen.getByTestId('confirm-run'));
-    const box = await screen.findByTestId('handover');
     expect(box.textContent).toContain('recovery_code');
     expect(box.textContent).toContain('<b>48213377</b>');
     expect(box.querySelector('b')).toBeNull();

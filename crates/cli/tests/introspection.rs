@@ -6,65 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use common::{Gh, contains, files_under, require_session_bus};
 use gatehouse_fakes::kratos::Kratos;
+use gatehouse_fakes::oidc_provider::start;
 
 const SECRET: &str = "gatehouse-test-secret-0123456789";
-
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Option<Provider> {
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!("\n\n*** SKIPPED: node is not installed (needed for the oidc-provider fixture) ***\n\n");
-        return None;
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/oidc-provider");
-    if !dir.join("node_modules/oidc-provider").is_dir() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "npm ci in {} failed", dir.display());
-    }
-    let mut child = Command::new("node")
-        .arg("server.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(issuer) = line.strip_prefix("LISTENING ") {
-                let _ = tx.send(issuer.to_string());
-            }
-        }
-    });
-    let issuer = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("oidc-provider started");
-    Some(Provider { child, issuer })
-}
 
 /// A client-credentials token of the fixture's `gatehouse` client: the token "the analyst holds".
 fn token(issuer: &str) -> String {

@@ -1,94 +1,25 @@
 //! The RFC 7662 introspection and RFC 7009 revocation client against a real, OpenID-certified
 //! authorization server: the `oidc-provider` npm package (pinned in
-//! tests/fixtures/oidc-provider/package-lock.json), started by the test as a node process on
-//! loopback. `./x` installs it (`setup_npm`); the test runs `npm ci` itself when it is missing.
+//! tests/fixtures/oidc-provider/package-lock.json), started on loopback by
+//! `gatehouse_fakes::oidc_provider::start`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use gatehouse_core::ErrorKind;
 use gatehouse_core::http::{ClientOptions, HttpClient};
 use gatehouse_core::oauth::{ClientAuth, OAuthClient, TokenTypeHint, discover};
 use gatehouse_core::secrets::Sensitive;
+use gatehouse_fakes::oidc_provider::{OidcProvider as Provider, start};
 
 const SECRET: &str = "gatehouse-test-secret-0123456789";
 const POST_SECRET: &str = "gatehouse-post-secret-0123456789";
-
-/// The node process; killed (and its stdin closed) when the test ends, however it ends.
-struct Provider {
-    child: Child,
-    issuer: url::Url,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc-provider")
-}
-
-/// Starts oidc-provider, or `None` (with a loud message) when node is not installed.
-fn start() -> Option<Provider> {
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!(
-            "\n\n*** SKIPPED: node is not installed, so the RFC 7662/7009 tests cannot start \
-             oidc-provider. Install Node.js 20+ to run them. ***\n\n"
-        );
-        return None;
-    }
-    let dir = fixture_dir();
-    if !dir.join("node_modules/oidc-provider").is_dir() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm ci of the oidc-provider fixture");
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    }
-    let mut child = Command::new("node")
-        .arg("server.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start node");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(issuer) = line.strip_prefix("LISTENING ") {
-                let _ = tx.send(issuer.to_string());
-            }
-        }
-    });
-    let mut provider = Provider {
-        child,
-        issuer: "http://127.0.0.1/".parse().unwrap(),
-    };
-    let issuer = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("oidc-provider did not start within 30 s");
-    provider.issuer = issuer.parse().unwrap();
-    Some(provider)
-}
 
 fn http() -> HttpClient {
     HttpClient::new(ClientOptions::default()).unwrap()
 }
 
 async fn client(p: &Provider, id: &str, secret: &str, auth: ClientAuth) -> OAuthClient {
-    let endpoints = discover(&http(), &p.issuer).await.unwrap();
+    let endpoints = discover(&http(), &p.issuer.parse().unwrap()).await.unwrap();
     OAuthClient::new(http(), endpoints, id, Sensitive::new(secret.to_string()), auth)
 }
 
@@ -97,7 +28,7 @@ async fn a_revoked_token_introspects_inactive() {
     let Some(p) = start() else { return };
     let c = client(&p, "gatehouse", SECRET, ClientAuth::Basic).await;
     let e = c.endpoints();
-    assert_eq!(e.issuer.as_deref(), Some(p.issuer.as_str().trim_end_matches('/')));
+    assert_eq!(e.issuer.as_deref(), Some(p.issuer.trim_end_matches('/')));
     assert!(e.introspection.is_some() && e.revocation.is_some());
 
     let grant = c.client_credentials(Some("api:read")).await.unwrap();

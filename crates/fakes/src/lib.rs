@@ -10,6 +10,7 @@
 pub mod auth0;
 pub mod keycloak;
 pub mod kratos;
+pub mod oidc_provider;
 pub mod okta;
 
 use std::sync::{Arc, Mutex};
