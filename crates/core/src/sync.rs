@@ -402,7 +402,8 @@ pub mod read {
     use super::*;
 
     /// An `activity` row as selected by `SELECT event_id, at_ms, user_id, session_id, jti, ip,
-    /// user_agent, method, path, status, denial_reason, sensitive` (also what detection reads).
+    /// user_agent, method, path, status, denial_reason, sensitive, origin` (also what detection
+    /// reads; `origin` is the provider's own placement, JSON).
     pub type ActivityRow = (
         String,
         i64,
@@ -416,6 +417,7 @@ pub mod read {
         Option<i64>,
         Option<String>,
         bool,
+        Option<String>,
     );
 
     #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
@@ -523,7 +525,7 @@ pub mod read {
     ) -> Result<Vec<Activity>, Error> {
         let rows: Vec<ActivityRow> = sqlx::query_as(
             "SELECT event_id, at_ms, user_id, session_id, jti, ip, user_agent, method, path, status, denial_reason,
-                    sensitive
+                    sensitive, origin
              FROM activity WHERE profile = ? AND session_id = ? ORDER BY at_ms LIMIT ?",
         )
         .bind(profile)
@@ -547,6 +549,7 @@ pub mod read {
                     status,
                     denial,
                     sensitive,
+                    _origin,
                 )| Activity {
                     event_id,
                     at: DateTime::from_timestamp_millis(at).unwrap_or_default(),

@@ -32,6 +32,7 @@ use crate::detect::{Config, Engine, Feedback, Finding, Kind, Severity, Suppressi
 use crate::enrich::{EnrichConfig, Enricher, GeoIpError};
 use crate::ingest::{Event, stored_action};
 use crate::store::{self, Store, now_ms};
+use crate::sync::read::ActivityRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -197,24 +198,7 @@ pub struct Detector {
     live: Mutex<HashMap<String, Live>>,
 }
 
-/// What detection reads of an activity row: [`crate::sync::read::ActivityRow`] and the provider's `origin` JSON.
-type DetectRow = (
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    bool,
-    Option<String>,
-);
-
-fn to_event(row: DetectRow) -> Option<Event> {
+fn to_event(row: ActivityRow) -> Option<Event> {
     let (_, at, user, session, jti, ip, ua, method, path, status, denial, sensitive, origin) = row;
     let action = stored_action(method.as_deref(), path.as_deref());
     let (place, network) = origin
@@ -339,7 +323,7 @@ impl Detector {
         let mut facts: HashMap<String, Facts> = HashMap::new();
         loop {
             let (after_ms, after_id) = state.cursor.clone().unwrap_or((i64::MIN, String::new()));
-            let rows: Vec<DetectRow> = sqlx::query_as(
+            let rows: Vec<ActivityRow> = sqlx::query_as(
                 "SELECT event_id, at_ms, user_id, session_id, jti, ip, user_agent, method, path, status,
                         denial_reason, sensitive, origin
                  FROM activity WHERE profile = ?1 AND (at_ms > ?2 OR (at_ms = ?2 AND event_id > ?3))
