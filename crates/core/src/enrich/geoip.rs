@@ -9,6 +9,9 @@
 //!
 //! Flat layouts give no accuracy radius; their places carry `accuracy_km: None` and the travel
 //! detector applies its configured default radius.
+//!
+//! Database files are mapped, not read into the heap ([`gatehouse_mapped::Mapped`]): a city
+//! database is 60–130 MB, and a process only needs the pages its lookups touch.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -142,19 +145,44 @@ struct AsnRecord<'a> {
     autonomous_system_organization: Option<&'a str>,
 }
 
+/// A database's bytes: a mapped file, or bytes given by the caller.
+enum Bytes {
+    Mapped(gatehouse_mapped::Mapped),
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m.as_ref(),
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// A city database in either layout.
 pub struct CityDb {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<Bytes>,
 }
 
 /// An ASN database.
 pub struct AsnDb {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<Bytes>,
 }
 
-fn open(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
-    Reader::open_readfile(path).map_err(|source| GeoIpError::Open {
+fn open(path: &Path) -> Result<Reader<Bytes>, GeoIpError> {
+    let failed = |source| GeoIpError::Open {
         path: path.display().to_string(),
+        source,
+    };
+    let mapped =
+        gatehouse_mapped::Mapped::open(path).map_err(|e| failed(maxminddb::MaxMindDbError::Io(e)))?;
+    Reader::from_source(Bytes::Mapped(mapped)).map_err(failed)
+}
+
+fn from_bytes(bytes: Vec<u8>) -> Result<Reader<Bytes>, GeoIpError> {
+    Reader::from_source(Bytes::Owned(bytes)).map_err(|source| GeoIpError::Open {
+        path: "<memory>".into(),
         source,
     })
 }
@@ -165,12 +193,9 @@ impl CityDb {
     }
 
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, GeoIpError> {
-        Reader::from_source(bytes)
-            .map(|reader| CityDb { reader })
-            .map_err(|source| GeoIpError::Open {
-                path: "<memory>".into(),
-                source,
-            })
+        Ok(CityDb {
+            reader: from_bytes(bytes)?,
+        })
     }
 
     /// The database's type as its metadata names it (`GeoIP2-City`, `DBIP-City-Lite`...).
@@ -250,12 +275,9 @@ impl AsnDb {
     }
 
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, GeoIpError> {
-        Reader::from_source(bytes)
-            .map(|reader| AsnDb { reader })
-            .map_err(|source| GeoIpError::Open {
-                path: "<memory>".into(),
-                source,
-            })
+        Ok(AsnDb {
+            reader: from_bytes(bytes)?,
+        })
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Option<Network> {

@@ -158,10 +158,11 @@ pub(crate) fn complete(src: &Place, geo: &Place) -> Arc<Place> {
 pub(crate) const CACHE_LIMIT: usize = 200_000;
 
 impl Enricher {
-    /// Opens the configured databases (reading each file once into memory). The User-Agent
-    /// regexes start compiling first, on their own thread, so both happen at once.
+    /// Opens (maps) the configured databases. The User-Agent regexes are compiled on the first
+    /// parse, or earlier by [`UaParser::warm_up`] (batch analysis starts them at once; the
+    /// console, which often opens the databases only for their attribution, does not pay the
+    /// compile time and memory until it parses a User-Agent).
     pub fn open(config: &EnrichConfig) -> Result<Self, GeoIpError> {
-        UaParser::warm_up();
         let city = config.city_db.as_deref().map(CityDb::open).transpose()?;
         let asn = config.asn_db.as_deref().map(AsnDb::open).transpose()?;
         Ok(Self::with(city, asn))
