@@ -105,7 +105,50 @@ pub fn typescript_bindings() -> Result<String, specta_typescript::ExportError> {
     Ok(ts.replace("export type TAURI_CHANNEL<TSend> = null\n", ""))
 }
 
+/// WebKitGTK settings that exist only as environment variables, read once when WebKit starts
+/// (and by the web process it spawns), each kept if the user already set it:
+/// - `JSC_useJIT=0`: JavaScriptCore interprets instead of compiling. The console's scripts are
+///   small and the heavy work (queries, detection, charts) happens in Rust; without the JIT the
+///   web process needs 12–18 MB less, and the webview that renders attacker-supplied strings has
+///   no JIT compiler to attack (what Safari's Lockdown Mode does).
+/// - `WEBKIT_DISABLE_DMABUF_RENDERER=1`: with GPU compositing off (see
+///   [`software_rendering`]) the DMA-BUF path only adds an EGL setup to the app's process.
+///
+/// Setting the environment of a running process is `unsafe` (other threads may read it), and
+/// this workspace has no unsafe code, so when something is missing the process replaces itself
+/// with the same program, arguments and process id, plus these variables (`exec`), before
+/// anything else has started. `GATEHOUSE_WEBVIEW_JIT=1` keeps WebKit's defaults.
+#[cfg(target_os = "linux")]
+fn webkit_environment() {
+    use std::os::unix::process::CommandExt;
+    const DEFAULTS: &[(&str, &str)] = &[("JSC_useJIT", "0"), ("WEBKIT_DISABLE_DMABUF_RENDERER", "1")];
+    if std::env::var_os("GATEHOUSE_WEBVIEW_JIT").is_some_and(|v| v == "1") {
+        return;
+    }
+    let missing: Vec<(&str, &str)> = DEFAULTS
+        .iter()
+        .copied()
+        .filter(|(k, _)| std::env::var_os(k).is_none())
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    // Returns only if the exec failed; then WebKit runs with its defaults.
+    let e = cmd.args(args).envs(missing).exec();
+    eprintln!("gatehouse: keeping WebKit's default JIT and renderer: cannot re-execute: {e}");
+}
+
 pub fn run() -> std::process::ExitCode {
+    #[cfg(target_os = "linux")]
+    webkit_environment();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("GATEHOUSE_LOG"))
         .with_writer(std::io::stderr)

@@ -55,7 +55,9 @@ impl AppSession {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
 
-        let caps = json!({ "tauri:options": { "application": APP } });
+        // Another build of the app may be tested or measured (a release build, say).
+        let app = std::env::var("GATEHOUSE_E2E_APP").unwrap_or_else(|_| APP.to_string());
+        let caps = json!({ "tauri:options": { "application": app } });
         let serde_json::Value::Object(caps) = caps else {
             unreachable!()
         };
@@ -261,9 +263,32 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
     );
 
     app.screenshot("e2e-status.png").await;
+
+    // The app replaced itself with a copy that has WebKit's environment (no JavaScript JIT, no
+    // DMA-BUF renderer; see `webkit_environment` in src-tauri/lib.rs) before WebKit started, and
+    // its web process inherited it.
+    let started = descendants(app.driver.pid());
+    let env_of = |comm: &str| -> Vec<String> {
+        let pid = started
+            .iter()
+            .copied()
+            .find(|p| crate::util::procfs::comm(*p).starts_with(comm))
+            .unwrap_or_else(|| panic!("no {comm} process under tauri-driver"));
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .unwrap()
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    };
+    for comm in ["gatehouse-deskt", "WebKitWebProces"] {
+        let env = env_of(comm);
+        for var in ["JSC_useJIT=0", "WEBKIT_DISABLE_DMABUF_RENDERER=1"] {
+            assert!(env.iter().any(|v| v == var), "{comm} runs without {var}");
+        }
+    }
+
     // Everything tauri-driver started (WebKitWebDriver, and the app under it) must be gone after
     // the session is closed and the driver got SIGTERM.
-    let started = descendants(app.driver.pid());
     assert!(
         !started.is_empty(),
         "tauri-driver has no child processes while the app is open"

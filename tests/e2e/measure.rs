@@ -2,7 +2,9 @@
 //! --ignored --nocapture`, under ./x's keyring wrapper): cold start to the first rendered list over
 //! a cached store, scroll jumps and a filter over the sessions list, and the memory of the whole
 //! app (its process and WebKit's, proportional set size) once idle. `GATEHOUSE_MEASURE_SESSIONS`
-//! sets the store's size (default 10 000).
+//! sets the store's size (default 10 000). The profile uses the demo's city database (DB-IP City
+//! Lite, installed by `./x`) as an analyst's would use one, unless `GATEHOUSE_MEASURE_GEOIP=0`.
+//! `GATEHOUSE_E2E_APP` measures another build of the app (e.g. `target/release/gatehouse-desktop`).
 
 use std::time::{Duration, Instant};
 
@@ -11,12 +13,26 @@ use serde_json::json;
 use super::{AppSession, descendants};
 use crate::util::procfs::{comm, pss_mb};
 
-async fn seed(home: &std::path::Path, sessions: i64) {
+/// The demo's city database, when installed and not turned off.
+fn geoip() -> Option<std::path::PathBuf> {
+    if std::env::var_os("GATEHOUSE_MEASURE_GEOIP").is_some_and(|v| v == "0") {
+        return None;
+    }
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(gatehouse_core::demo::GEOIP_IN_REPO);
+    p.is_file().then_some(p)
+}
+
+async fn seed(home: &std::path::Path, sessions: i64, geoip: Option<&std::path::Path>) {
     let users = (sessions / 100).max(10);
     std::fs::create_dir_all(home.join("config")).unwrap();
+    let geoip = geoip.map_or(String::new(), |p| {
+        format!("geoip_city = {:?}\n", p.display().to_string())
+    });
     std::fs::write(
         home.join("config/config.toml"),
-        "default_profile = \"bench\"\n\n[profiles.bench]\nkind = \"authd\"\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"console\"\n",
+        format!(
+            "{geoip}default_profile = \"bench\"\n\n[profiles.bench]\nkind = \"authd\"\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"console\"\n"
+        ),
     )
     .unwrap();
     std::fs::create_dir_all(home.join("data")).unwrap();
@@ -53,7 +69,8 @@ async fn seed(home: &std::path::Path, sessions: i64) {
     pool.close().await;
 }
 
-/// The largest mappings of a process by PSS (`GATEHOUSE_MEASURE_SMAPS=1`), to see where memory goes.
+/// The largest mappings of a process by PSS (`GATEHOUSE_MEASURE_SMAPS=N` prints N, 12 for a
+/// value that is not a number), to see where memory goes.
 fn top_mappings(pid: u32, n: usize) -> Vec<(String, f64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
     let mut by: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
@@ -99,7 +116,8 @@ async fn measure_cold_start_scrolling_and_memory() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let home = tempfile::tempdir().unwrap();
-    seed(home.path(), n).await;
+    let geoip = geoip();
+    seed(home.path(), n, geoip.as_deref()).await;
     let started = Instant::now();
     // Extra environment for the app, e.g. WebKit switches: "K=V,K2=V2".
     let extra: Vec<(&str, String)> = std::env::var("GATEHOUSE_MEASURE_ENV")
@@ -116,7 +134,11 @@ async fn measure_cold_start_scrolling_and_memory() {
     app.wait_for_within("[data-testid=user-row]", Duration::from_secs(60))
         .await;
     let first_list = started.elapsed();
-    println!("store: {n} sessions of {} users", (n / 100).max(10));
+    println!(
+        "store: {n} sessions of {} users; city database: {}",
+        (n / 100).max(10),
+        geoip.as_ref().map_or("none".into(), |p| p.display().to_string())
+    );
     println!(
         "cold start to the first rendered users list: {:.2} s (WebDriver session ready at {:.2} s)",
         first_list.as_secs_f64(),
@@ -176,9 +198,10 @@ async fn measure_cold_start_scrolling_and_memory() {
         "idle memory of the app (PSS, MB): {total:.0} = {}",
         detail.join(" + ")
     );
-    if std::env::var_os("GATEHOUSE_MEASURE_SMAPS").is_some() {
+    if let Ok(n) = std::env::var("GATEHOUSE_MEASURE_SMAPS") {
+        let n = n.parse().unwrap_or(12);
         for (p, c) in &procs {
-            for (name, mb) in top_mappings(*p, 12) {
+            for (name, mb) in top_mappings(*p, n) {
                 println!("  {c}: {mb:7.1} MB {name}");
             }
         }
