@@ -1,8 +1,9 @@
 //! The floor under the desktop's memory figure: one GTK window holding one WebKitGTK webview
 //! on an empty page, with the same settings the console applies (no GPU compositing), and
 //! nothing else. Prints the proportional set size of the process and WebKit's helpers once
-//! idle. Run under the same display as the console's measurement:
-//! `cargo run --example blank_webview` (Linux only).
+//! idle. Run under the same display as the console's measurement, with the environment the
+//! console gives WebKit (see `webkit_environment` in src-tauri/lib.rs):
+//! `JSC_useJIT=0 WEBKIT_DISABLE_DMABUF_RENDERER=1 cargo run --example blank_webview` (Linux only).
 
 #[cfg(target_os = "linux")]
 #[path = "../tests/util/procfs.rs"]

@@ -112,17 +112,19 @@ pub fn typescript_bindings() -> Result<String, specta_typescript::ExportError> {
 ///   web process needs 12–18 MB less, and the webview that renders attacker-supplied strings has
 ///   no JIT compiler to attack (what Safari's Lockdown Mode does).
 /// - `WEBKIT_DISABLE_DMABUF_RENDERER=1`: with GPU compositing off (see
-///   [`software_rendering`]) the DMA-BUF path only adds an EGL setup to the app's process.
+///   [`software_rendering`]) the DMA-BUF renderer brings nothing, and the app and web process
+///   need 7 MB less without it.
 ///
-/// Setting the environment of a running process is `unsafe` (other threads may read it), and
-/// this workspace has no unsafe code, so when something is missing the process replaces itself
+/// (Measured idle with 10k sessions: 276–283 MB → 255 MB for both.) Setting the environment of a
+/// running process is `unsafe` (other threads may read it), and this workspace has no unsafe
+/// code, so when something is missing the process replaces itself
 /// with the same program, arguments and process id, plus these variables (`exec`), before
-/// anything else has started. `GATEHOUSE_WEBVIEW_JIT=1` keeps WebKit's defaults.
+/// anything else has started. `GATEHOUSE_WEBKIT_DEFAULTS=1` keeps WebKit's defaults.
 #[cfg(target_os = "linux")]
 fn webkit_environment() {
     use std::os::unix::process::CommandExt;
     const DEFAULTS: &[(&str, &str)] = &[("JSC_useJIT", "0"), ("WEBKIT_DISABLE_DMABUF_RENDERER", "1")];
-    if std::env::var_os("GATEHOUSE_WEBVIEW_JIT").is_some_and(|v| v == "1") {
+    if std::env::var_os("GATEHOUSE_WEBKIT_DEFAULTS").is_some_and(|v| v == "1") {
         return;
     }
     let missing: Vec<(&str, &str)> = DEFAULTS
