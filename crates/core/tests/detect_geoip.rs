@@ -183,3 +183,54 @@ fn dbip_flat_layout_is_read() {
     let n = asn.lookup("198.51.100.9".parse().unwrap()).unwrap();
     assert_eq!((n.asn, n.class), (Some(14061), NetClass::Hosting));
 }
+
+#[test]
+fn unusable_database_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.mmdb");
+    std::fs::write(&empty, b"").unwrap();
+    let text = dir.path().join("notes.mmdb");
+    std::fs::write(&text, "this is not a MaxMind database\n".repeat(1000)).unwrap();
+    for path in [
+        dir.path().join("missing.mmdb"),
+        dir.path().to_path_buf(),
+        empty,
+        text,
+    ] {
+        let err = CityDb::open(&path)
+            .err()
+            .unwrap_or_else(|| panic!("{} opened", path.display()));
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("cannot open GeoIP database") && msg.contains(&*path.display().to_string()),
+            "{msg}"
+        );
+        assert!(AsnDb::open(&path).is_err(), "{}", path.display());
+    }
+}
+
+/// The databases are mapped, not read: an update that replaces the file by rename (what
+/// geoipupdate and npm do) leaves an open database answering from the old file, and the next
+/// open sees the new one.
+#[test]
+fn a_database_replaced_by_rename_keeps_answering_until_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("city.mmdb");
+    std::fs::copy(data("GeoIP2-City-Test.mmdb"), &path).unwrap();
+    let db = CityDb::open(&path).unwrap();
+    let row = oracle().into_iter().find(|r| r.lat.is_some()).unwrap();
+    let before = db.lookup(row.ip).0.unwrap();
+
+    let next = dir.path().join("city.mmdb.tmp");
+    std::fs::copy(data("GeoLite2-ASN-Test.mmdb"), &next).unwrap();
+    std::fs::rename(&next, &path).unwrap();
+    assert_eq!(db.lookup(row.ip).0.unwrap(), before);
+    assert_eq!(before.city.as_deref().unwrap_or(""), row.city);
+
+    let reopened = CityDb::open(&path).unwrap();
+    assert_eq!(reopened.database_type(), "GeoLite2-ASN");
+    assert!(
+        reopened.lookup(row.ip).0.is_none(),
+        "an ASN database has no places"
+    );
+}
