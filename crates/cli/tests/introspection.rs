@@ -42,8 +42,9 @@ fn a_held_token_is_revoked_and_verified_by_introspection() {
     // Without a standard client, the provider's limit is said.
     let held = token(&p.issuer);
     let out = gh.run(&["revoke", "token", "--opaque", &held], None);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 7009"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("RFC 7009"), "{stderr}");
 
     let out = gh.run(
         &[

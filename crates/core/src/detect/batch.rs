@@ -34,6 +34,7 @@ use super::engine::{EngineStats, SWEEP_EVERY, combine, is_late};
 use super::{Config, Engine, Finding, Suppression};
 use crate::enrich::{EnrichStats, Enricher};
 use crate::ingest::lean::{Builder, Fresh, Interner, LeanChunk, Lookups};
+use crate::ingest::split::Buffers;
 use crate::ingest::split::{Layout, Splitter};
 use crate::ingest::{Event, EventRef, Format, Malformed, Parsed, detect_format, parse_record};
 use rustc_hash::FxHasher;
@@ -126,6 +127,8 @@ struct Work {
     seq: u64,
     format: Format,
     chunk: crate::ingest::split::Chunk,
+    /// The splitter's buffer pool and chunk size, for the chunk's text once it is read.
+    buffers: (Buffers, usize),
 }
 
 /// What a parsing thread made of a chunk: events with their own strings (vendor formats), or
@@ -177,6 +180,17 @@ struct ChunkOut {
     malformed: Vec<(u64, String)>,
     ignored: u64,
     records: u64,
+    /// Where the chunk's text goes when the last shard is done with it, and the chunk size.
+    buffers: (Buffers, usize),
+}
+
+impl Drop for ChunkOut {
+    fn drop(&mut self) {
+        if let Batch::Lean(c) = &mut self.events {
+            let (pool, target) = &self.buffers;
+            pool.give(c.take_text(), *target);
+        }
+    }
 }
 
 /// The events of a chunk one shard reads (indices into the chunk, in order).
@@ -365,6 +379,7 @@ fn read_file(
     };
     let file = File::open(path).map_err(io_err)?;
     let mut splitter = Splitter::new(file, CHUNK_BYTES);
+    let buffers = (splitter.buffers(), splitter.target());
     let first = splitter.next_chunk().map_err(io_err)?;
     let tally = FileTally {
         display: display.clone(),
@@ -434,7 +449,16 @@ fn read_file(
                 let mut next = Some(first);
                 let mut seq = 0;
                 while let Some(chunk) = next {
-                    if work_tx.send(Work { seq, format, chunk }).is_err() {
+                    let buffers = buffers.clone();
+                    if work_tx
+                        .send(Work {
+                            seq,
+                            format,
+                            chunk,
+                            buffers,
+                        })
+                        .is_err()
+                    {
                         break;
                     }
                     seq += 1;
@@ -562,7 +586,13 @@ fn parse_chunks(
             Ok(guard) => guard.recv(),
             Err(_) => return Err(BatchError::Internal("the work queue failed")),
         };
-        let Ok(Work { seq, format, chunk }) = work else {
+        let Ok(Work {
+            seq,
+            format,
+            chunk,
+            buffers,
+        }) = work
+        else {
             return Ok(());
         };
         let mut out = ChunkOut {
@@ -574,6 +604,7 @@ fn parse_chunks(
             malformed: chunk.errors.clone(),
             ignored: 0,
             records: chunk.records.len() as u64,
+            buffers,
         };
         if matches!(format, Format::Jsonl | Format::Auto) {
             interner.begin_chunk();

@@ -313,6 +313,11 @@ impl LeanChunk {
         LeanChunk { text, extra, events }
     }
 
+    /// The chunk's text as bytes, leaving it empty (for the buffer pool, once nothing reads it).
+    pub(crate) fn take_text(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.text).into_bytes()
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }
