@@ -118,7 +118,8 @@ pub fn typescript_bindings() -> Result<String, specta_typescript::ExportError> {
 /// (Measured idle with 10k sessions: 276–283 MB → 255 MB for both.) Setting the environment of a
 /// running process is `unsafe` (other threads may read it), and this crate forbids unsafe code,
 /// so when something is missing the process replaces itself with the same program, arguments
-/// and process id, plus these variables (`exec`), before anything else has started. `GATEHOUSE_WEBKIT_DEFAULTS=1` keeps WebKit's defaults.
+/// and process id, plus these variables (`exec`), before anything else has started.
+/// `GATEHOUSE_WEBKIT_DEFAULTS=1` keeps WebKit's defaults.
 #[cfg(target_os = "linux")]
 fn webkit_environment() {
     use std::os::unix::process::CommandExt;

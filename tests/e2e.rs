@@ -268,20 +268,13 @@ async fn status_window_shows_keyring_and_rechecks_on_click() {
     // DMA-BUF renderer; see `webkit_environment` in src-tauri/lib.rs) before WebKit started, and
     // its web process inherited it.
     let started = descendants(app.driver.pid());
-    let env_of = |comm: &str| -> Vec<String> {
+    for comm in ["gatehouse-deskt", "WebKitWebProces"] {
         let pid = started
             .iter()
             .copied()
             .find(|p| crate::util::procfs::comm(*p).starts_with(comm))
             .unwrap_or_else(|| panic!("no {comm} process under tauri-driver"));
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .unwrap()
-            .split(|b| *b == 0)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect()
-    };
-    for comm in ["gatehouse-deskt", "WebKitWebProces"] {
-        let env = env_of(comm);
+        let env = crate::util::procfs::environ(pid);
         for var in ["JSC_useJIT=0", "WEBKIT_DISABLE_DMABUF_RENDERER=1"] {
             assert!(env.iter().any(|v| v == var), "{comm} runs without {var}");
         }

@@ -21,3 +21,13 @@ pub fn comm(pid: u32) -> String {
         .trim()
         .to_string()
 }
+
+/// The process's environment, one `NAME=value` per entry.
+#[allow(dead_code)] // the blank-webview example includes this file and does not need it
+pub fn environ(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}

@@ -209,9 +209,9 @@ fn unusable_database_files_are_clear_errors() {
     }
 }
 
-/// The databases are mapped, not read: an update that replaces the file by rename (what
-/// geoipupdate and npm do) leaves an open database answering from the old file, and the next
-/// open sees the new one.
+/// The update path the mapped databases rely on (`gatehouse_mapped::Mapped::open`): a file
+/// replaced by rename (what geoipupdate and npm do) leaves an open database answering from the
+/// old file, and the next open sees the new one.
 #[test]
 fn a_database_replaced_by_rename_keeps_answering_until_reopened() {
     let dir = tempfile::tempdir().unwrap();

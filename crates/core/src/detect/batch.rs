@@ -127,8 +127,8 @@ struct Work {
     seq: u64,
     format: Format,
     chunk: crate::ingest::split::Chunk,
-    /// The splitter's buffer pool and chunk size, for the chunk's text once it is read.
-    buffers: (Buffers, usize),
+    /// The splitter's buffer pool, for the chunk's text once it is read.
+    buffers: Buffers,
 }
 
 /// What a parsing thread made of a chunk: events with their own strings (vendor formats), or
@@ -180,15 +180,14 @@ struct ChunkOut {
     malformed: Vec<(u64, String)>,
     ignored: u64,
     records: u64,
-    /// Where the chunk's text goes when the last shard is done with it, and the chunk size.
-    buffers: (Buffers, usize),
+    /// Where the chunk's text goes when the last shard is done with it.
+    buffers: Buffers,
 }
 
 impl Drop for ChunkOut {
     fn drop(&mut self) {
         if let Batch::Lean(c) = &mut self.events {
-            let (pool, target) = &self.buffers;
-            pool.give(c.take_text(), *target);
+            self.buffers.give(c.take_text());
         }
     }
 }
@@ -379,7 +378,7 @@ fn read_file(
     };
     let file = File::open(path).map_err(io_err)?;
     let mut splitter = Splitter::new(file, CHUNK_BYTES);
-    let buffers = (splitter.buffers(), splitter.target());
+    let buffers = splitter.buffers();
     let first = splitter.next_chunk().map_err(io_err)?;
     let tally = FileTally {
         display: display.clone(),

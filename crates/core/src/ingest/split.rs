@@ -59,21 +59,32 @@ enum Top {
 /// fill again. Without them each chunk is a fresh allocation, which the allocator mostly serves
 /// with pages it returned to the system a moment before: a page fault (and a zeroed page) per
 /// 4 KB of input. Clones share one pool.
-#[derive(Clone, Default)]
-pub struct Buffers(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+#[derive(Clone)]
+pub struct Buffers {
+    pool: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    /// The splitter's chunk size.
+    target: usize,
+}
 
 impl Buffers {
-    /// At most this many idle buffers are kept (a chunk is about `target` bytes).
+    /// At most this many idle buffers are kept (each about a chunk).
     const KEEP: usize = 16;
 
+    fn new(target: usize) -> Self {
+        Buffers {
+            pool: Default::default(),
+            target,
+        }
+    }
+
     /// Returns a buffer for reuse; one that grew far beyond a chunk (a very long line) is freed.
-    pub fn give(&self, mut buf: Vec<u8>, target: usize) {
+    pub fn give(&self, mut buf: Vec<u8>) {
         // (Reads are at least `READ_STEP`, so a chunk's buffer is never smaller than that.)
-        if buf.capacity() > 4 * target.max(READ_STEP) {
+        if buf.capacity() > 4 * self.target.max(READ_STEP) {
             return;
         }
         buf.clear();
-        if let Ok(mut pool) = self.0.lock()
+        if let Ok(mut pool) = self.pool.lock()
             && pool.len() < Self::KEEP
         {
             pool.push(buf);
@@ -81,12 +92,16 @@ impl Buffers {
     }
 
     fn take(&self) -> Vec<u8> {
-        self.0.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default()
+        self.pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default()
     }
 
     #[cfg(test)]
     fn idle(&self) -> usize {
-        self.0.lock().map(|p| p.len()).unwrap_or(0)
+        self.pool.lock().map(|p| p.len()).unwrap_or(0)
     }
 }
 
@@ -114,11 +129,12 @@ pub struct Splitter<R> {
 
 impl<R: Read> Splitter<R> {
     pub fn new(reader: R, target_chunk: usize) -> Self {
+        let target = target_chunk.max(1024);
         Splitter {
             reader,
-            target: target_chunk.max(1024),
+            target,
             buf: Vec::new(),
-            buffers: Buffers::default(),
+            buffers: Buffers::new(target),
             eof: false,
             seq: 0,
             layout: None,
@@ -136,14 +152,9 @@ impl<R: Read> Splitter<R> {
     }
 
     /// The pool this splitter takes its chunk buffers from: give a chunk's `data` back to it
-    /// (with [`Self::target`]) once nothing reads it any more.
+    /// once nothing reads it any more.
     pub fn buffers(&self) -> Buffers {
         self.buffers.clone()
-    }
-
-    /// The chunk size asked for.
-    pub fn target(&self) -> usize {
-        self.target
     }
 
     /// Lines or array, once the first non-blank byte has been seen.
@@ -471,7 +482,7 @@ mod tests {
             errs.extend(c.errors);
             // As analysis does: the buffer goes back to be filled again (every test below
             // therefore also cuts into reused buffers).
-            s.buffers().give(c.data, s.target());
+            s.buffers().give(c.data);
         }
         (recs, errs)
     }
@@ -482,7 +493,7 @@ mod tests {
         let mut s = Splitter::new(input.as_bytes(), 256 << 10);
         let first = s.next_chunk().unwrap().unwrap();
         let ptr = first.data.as_ptr();
-        s.buffers().give(first.data, s.target());
+        s.buffers().give(first.data);
         assert_eq!(s.buffers().idle(), 1);
         // The pooled buffer becomes the one being filled, which the chunk after next hands out.
         let _second = s.next_chunk().unwrap().unwrap();
@@ -497,8 +508,8 @@ mod tests {
         );
 
         // A buffer that grew far past the chunk size is not kept.
-        let pool = Buffers::default();
-        pool.give(Vec::with_capacity(16 << 20), 1 << 20);
+        let pool = Buffers::new(1 << 20);
+        pool.give(Vec::with_capacity(16 << 20));
         assert_eq!(pool.take().capacity(), 0);
     }
 
