@@ -78,6 +78,15 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn fast_rfc3339(b: &[u8]) -> Option<i64> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -87,7 +96,7 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
     }
     let (y, mo, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
     let (h, mi, s) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     let mut i = 19;
@@ -114,6 +123,9 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
         c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
             let oh = digits(b, i + 1, 2)?;
             let om = digits(b, i + 4, 2)?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
             let o = oh * 3600 + om * 60;
             if *c == b'+' { o } else { -o }
         }
@@ -144,6 +156,43 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2026-07-01 12:00:00Z"), Some(1_782_907_200_000));
         assert_eq!(parse_rfc3339_ms("2026-13-01T12:00:00Z"), None);
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
+
+    /// Dates that do not exist (the 31st of a 30-day month, the 29th of February outside leap
+    /// years) and offsets out of range are invalid, as chrono says; every answer of the fast
+    /// path is chrono's.
+    #[test]
+    fn fast_path_never_accepts_what_chrono_rejects() {
+        let mut checked = 0;
+        for y in [1900, 1999, 2000, 2024, 2026] {
+            for mo in 0..=13 {
+                for d in [0, 1, 28, 29, 30, 31, 32] {
+                    for (time, zone) in [
+                        ("23:59:60", "Z"),
+                        ("00:00:00.5", "+23:59"),
+                        ("12:00:00", "+24:00"),
+                        ("12:00:00", "-05:60"),
+                        ("24:00:00", "Z"),
+                    ] {
+                        let s = format!("{y:04}-{mo:02}-{d:02}T{time}{zone}");
+                        let want = DateTime::parse_from_rfc3339(&s)
+                            .ok()
+                            .map(|t| t.timestamp_millis());
+                        let fast = fast_rfc3339(s.as_bytes());
+                        assert!(
+                            fast.is_none() || fast == want,
+                            "{s}: fast {fast:?}, chrono {want:?}"
+                        );
+                        assert_eq!(parse_rfc3339_ms(&s), want, "{s}");
+                        checked += usize::from(want.is_some());
+                    }
+                }
+            }
+        }
+        assert!(checked > 300, "{checked}");
+        assert_eq!(parse_rfc3339_ms("2026-02-31T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339_ms("2026-04-31T00:00:00Z"), None);
+        assert!(parse_rfc3339_ms("2028-02-29T00:00:00Z").is_some());
     }
 
     #[test]
