@@ -44,6 +44,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A string starting at the opening quote.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.i;
@@ -64,14 +65,22 @@ impl<'a> Scan<'a> {
             }
             self.i += 1;
         }
-        match *self.b.get(self.i)? {
-            b'"' => {
-                let out = self.s.get(start..self.i)?;
-                self.i += 1;
-                return Some(Cow::Borrowed(out));
-            }
-            b'\\' => {}
-            _ => return None, // a raw control character
+        if self.b.get(self.i) == Some(&b'"') {
+            let out = self.s.get(start..self.i)?;
+            self.i += 1;
+            return Some(Cow::Borrowed(out));
+        }
+        self.escaped(start)
+    }
+
+    /// The rest of a string from `self.i`, where [`Self::string`] met a backslash or a raw
+    /// control character, or the end of the line; `start` is where the string's text began.
+    /// Rare, and kept out of line so that the common path stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn escaped(&mut self, start: usize) -> Option<Cow<'a, str>> {
+        if *self.b.get(self.i)? != b'\\' {
+            return None; // a raw control character
         }
         let mut out = String::from(self.s.get(start..self.i)?);
         loop {
@@ -254,16 +263,23 @@ fn opt_bool(v: Val<'_>) -> Option<Option<bool>> {
     }
 }
 
+/// An identifier: a string, or an integer written as a number (kept out of line: rare).
+#[inline(always)]
 fn text<'a>(v: Val<'a>) -> Option<Option<Cow<'a, str>>> {
     match v {
         Val::Str(s) => Some(Some(s)),
         Val::Null => Some(None),
-        Val::Num(n) => match int_or(n)? {
-            IntOr::U(u) => Some(Some(Cow::Owned(u.to_string()))),
-            IntOr::I(i) => Some(Some(Cow::Owned(i.to_string()))),
-            IntOr::F(_) => None,
-        },
+        Val::Num(n) => number_text(n),
         Val::Bool(_) => None,
+    }
+}
+
+#[cold]
+fn number_text<'a>(n: &str) -> Option<Option<Cow<'a, str>>> {
+    match int_or(n)? {
+        IntOr::U(u) => Some(Some(Cow::Owned(u.to_string()))),
+        IntOr::I(i) => Some(Some(Cow::Owned(i.to_string()))),
+        IntOr::F(_) => None,
     }
 }
 
