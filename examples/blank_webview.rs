@@ -12,7 +12,7 @@ mod procfs;
 #[cfg(target_os = "linux")]
 fn main() {
     use gtk::prelude::*;
-    use procfs::{comm, pss_mb};
+    use procfs::{comm, family_line, pss_mb};
     use std::time::Duration;
     use webkit2gtk::{SettingsExt, WebViewExt};
 
@@ -33,15 +33,18 @@ fn main() {
         let me = std::process::id();
         let mut total = 0.0;
         let mut parts = Vec::new();
+        let mut families = Vec::new();
         for pid in std::iter::once(me).chain(children(me)) {
             let mb = pss_mb(pid);
             total += mb;
             parts.push(format!("{} {mb:.0}", comm(pid)));
+            families.push(format!("  {} (MB): {}", comm(pid), family_line(pid)));
         }
         println!(
             "blank WebKitGTK window, idle (PSS, MB): {total:.0} = {}",
             parts.join(" + ")
         );
+        println!("{}", families.join("\n"));
         gtk::main_quit();
     });
     gtk::main();

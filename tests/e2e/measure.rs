@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{AppSession, descendants};
-use crate::util::procfs::{comm, pss_mb};
+use crate::util::procfs::{comm, family_line, pss_by_mapping, pss_mb};
 
 /// The demo's city database, when installed and not turned off.
 fn geoip() -> Option<std::path::PathBuf> {
@@ -67,28 +67,6 @@ async fn seed(home: &std::path::Path, sessions: i64, geoip: Option<&std::path::P
         .await
         .unwrap();
     pool.close().await;
-}
-
-/// The largest mappings of a process by PSS (`GATEHOUSE_MEASURE_SMAPS=N` prints N, 12 for a
-/// value that is not a number), to see where memory goes.
-fn top_mappings(pid: u32, n: usize) -> Vec<(String, f64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
-    let mut by: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let mut parts = line.split_whitespace();
-        let first = parts.next().unwrap_or("");
-        if first.contains('-') && first.chars().next().is_some_and(|c| c.is_ascii_hexdigit()) {
-            current = parts.nth(4).unwrap_or("[anon]").to_string();
-        } else if first == "Pss:" {
-            let kb: f64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-            *by.entry(current.clone()).or_default() += kb / 1024.0;
-        }
-    }
-    let mut v: Vec<(String, f64)> = by.into_iter().collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1));
-    v.truncate(n);
-    v
 }
 
 /// Waits until the sessions list shows no pending rows in view; returns the time it took.
@@ -198,10 +176,15 @@ async fn measure_cold_start_scrolling_and_memory() {
         "idle memory of the app (PSS, MB): {total:.0} = {}",
         detail.join(" + ")
     );
+    for (p, c) in &procs {
+        println!("  {c} (MB): {}", family_line(*p));
+    }
+    // `GATEHOUSE_MEASURE_SMAPS=N`: the N largest mappings of each process (12 for a value that
+    // is not a number).
     if let Ok(n) = std::env::var("GATEHOUSE_MEASURE_SMAPS") {
         let n = n.parse().unwrap_or(12);
         for (p, c) in &procs {
-            for (name, mb) in top_mappings(*p, n) {
+            for (name, mb) in pss_by_mapping(*p).into_iter().take(n) {
                 println!("  {c}: {mb:7.1} MB {name}");
             }
         }

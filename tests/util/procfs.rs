@@ -14,6 +14,86 @@ pub fn pss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The proportional set size of a process by mapping (a file's path, or `[heap]`, `[anon]`,
+/// `[stack]` …), in MB, largest first: where its memory goes.
+pub fn pss_by_mapping(pid: u32) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let first = parts.next().unwrap_or("");
+        if first.contains('-') && first.chars().next().is_some_and(|c| c.is_ascii_hexdigit()) {
+            current = parts.nth(4).unwrap_or("[anon]").to_string();
+        } else if first == "Pss:" {
+            let kb: f64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            *by.entry(current.clone()).or_default() += kb / 1024.0;
+        }
+    }
+    let mut v: Vec<(String, f64)> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
+}
+
+/// The families of mappings the memory figures are discussed in.
+pub const FAMILIES: [&str; 7] = [
+    "software GL (Mesa, LLVM)",
+    "speech synthesis (flite)",
+    "WebKitGTK + JavaScriptCore",
+    "other libraries",
+    "the program's own file",
+    "heap and anonymous",
+    "other files",
+];
+
+/// A process's proportional set size (MB) per [`FAMILIES`] entry, in that order. Mesa's
+/// software GL and flite are libraries WebKitGTK loads whatever the page; the program's own
+/// file is the executable's pages.
+pub fn pss_by_family(pid: u32) -> [f64; 7] {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = [0.0; 7];
+    for (name, mb) in pss_by_mapping(pid) {
+        let file = name.rsplit('/').next().unwrap_or("");
+        let i = if name == exe {
+            4
+        } else if file.starts_with("libLLVM")
+            || name.contains("/dri/")
+            || file.starts_with("libgallium")
+            || file.starts_with("libglapi")
+            || file.contains("_mesa")
+        {
+            0
+        } else if file.starts_with("libflite") {
+            1
+        } else if file.starts_with("libwebkit2gtk") || file.starts_with("libjavascriptcoregtk") {
+            2
+        } else if file.contains(".so") {
+            3
+        } else if name.starts_with('[') || name.starts_with("/memfd:") || name.starts_with("/SYSV") {
+            5
+        } else {
+            6
+        };
+        if let Some(v) = out.get_mut(i) {
+            *v += mb;
+        }
+    }
+    out
+}
+
+/// One line of [`pss_by_family`]: the families with at least 0.05 MB.
+pub fn family_line(pid: u32) -> String {
+    FAMILIES
+        .iter()
+        .zip(pss_by_family(pid))
+        .filter(|(_, mb)| *mb >= 0.05)
+        .map(|(f, mb)| format!("{f} {mb:.1}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// The process's command name.
 pub fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
