@@ -26,50 +26,86 @@ use crate::enrich::{CACHE_LIMIT, Device, Enricher, Network, Place, complete, nee
 /// Set on [`Span::start`] when the range is in the chunk's `extra` buffer.
 const IN_EXTRA: u32 = 1 << 31;
 
-/// A byte range of the chunk's text (or, with [`IN_EXTRA`], of its unescaped strings).
+/// A byte range of the chunk's text (or, with [`IN_EXTRA`], of its unescaped strings), or
+/// [`Span::NONE`].
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
     end: u32,
 }
 
+impl Span {
+    /// No string (an end no chunk reaches: chunks are far below 4 GiB).
+    const NONE: Span = Span {
+        start: 0,
+        end: u32::MAX,
+    };
+
+    fn some(self) -> Option<Span> {
+        (self.end != u32::MAX).then_some(self)
+    }
+}
+
+/// One event of a chunk. Kept small (96 bytes): a million of them are written by the parsing
+/// threads and read by the detection, and each byte more costs time (48 bytes more: ×1.04 on
+/// the benchmark). So absent strings are [`Span::NONE`] rather than `Option`s, and places,
+/// networks and devices are numbers.
 #[derive(Debug)]
 pub(crate) struct LeanEvent {
     ts_ms: i64,
     user: Span,
-    session: Option<Span>,
-    jti: Option<Span>,
-    method: Option<Span>,
-    path: Option<Span>,
-    denial: Option<Span>,
+    session: Span,
+    jti: Span,
+    method: Span,
+    path: Span,
+    denial: Span,
     ip: Option<IpAddr>,
     status: Option<u16>,
     action: Action,
     sensitive: bool,
-    place: Ref<Place>,
-    network: Ref<Network>,
-    device: Option<u32>,
+    place: Ref,
+    network: Ref,
+    /// A number in the parsing thread's [`Lookups`], or [`NO_DEVICE`].
+    device: u32,
 }
 
-/// A place or network of a lean event: none, the event's own (given by the source), or one
-/// the parsing thread looked up (a number in its [`Lookups`]).
-#[derive(Debug)]
-enum Ref<T> {
-    None,
-    Own(Arc<T>),
-    Shared(u32),
-}
+const NO_DEVICE: u32 = u32::MAX;
 
-impl<T> Ref<T> {
-    fn of(own: Option<Arc<T>>) -> Self {
-        own.map_or(Ref::None, Ref::Own)
+/// A place or network of a lean event: 0 for none; with [`OWN`], the event's own (given by
+/// the source), a number in the chunk's list; otherwise one the parsing thread looked up, its
+/// number in its [`Lookups`] plus one.
+#[derive(Debug, Clone, Copy)]
+struct Ref(u32);
+
+const OWN: u32 = 1 << 31;
+
+impl Ref {
+    const NONE: Ref = Ref(0);
+
+    fn shared(i: u32) -> Ref {
+        if i.saturating_add(1) < OWN {
+            Ref(i + 1)
+        } else {
+            Ref::NONE
+        }
     }
 
-    fn get<'a>(&'a self, shared: &'a [Arc<T>]) -> Option<&'a Arc<T>> {
-        match self {
-            Ref::None => None,
-            Ref::Own(a) => Some(a),
-            Ref::Shared(i) => shared.get(*i as usize),
+    /// Keeps `a` in `own` (the chunk's list) and names it.
+    fn own<T>(a: Arc<T>, own: &mut Vec<Arc<T>>) -> Ref {
+        match u32::try_from(own.len()) {
+            Ok(i) if i < OWN => {
+                own.push(a);
+                Ref(i | OWN)
+            }
+            _ => Ref::NONE,
+        }
+    }
+
+    fn get<'a, T>(self, own: &'a [Arc<T>], shared: &'a [Arc<T>]) -> Option<&'a Arc<T>> {
+        match self.0 {
+            0 => None,
+            i if i & OWN != 0 => own.get((i & !OWN) as usize),
+            i => shared.get((i - 1) as usize),
         }
     }
 }
@@ -183,6 +219,9 @@ pub struct LeanChunk {
     text: String,
     extra: String,
     events: Vec<LeanEvent>,
+    /// Places and networks given by the source (rare), named by the events' [`Ref`]s.
+    own_places: Vec<Arc<Place>>,
+    own_networks: Vec<Arc<Network>>,
 }
 
 /// One event's fields as a parser produced them (checked, not yet enriched): borrowed from the
@@ -209,8 +248,16 @@ pub(crate) struct Fields<'a> {
 /// Collects the events of one chunk whose text is `base`.
 pub(crate) struct Builder<'t> {
     base: &'t str,
+    built: Built,
+}
+
+/// What a [`Builder`] made, to be joined with the text it borrowed ([`LeanChunk::new`]).
+#[derive(Default)]
+pub(crate) struct Built {
     extra: String,
     events: Vec<LeanEvent>,
+    own_places: Vec<Arc<Place>>,
+    own_networks: Vec<Arc<Network>>,
 }
 
 impl<'t> Builder<'t> {
@@ -219,8 +266,10 @@ impl<'t> Builder<'t> {
     pub(crate) fn new(base: &'t str, capacity: usize) -> Self {
         Builder {
             base,
-            extra: String::new(),
-            events: Vec::with_capacity(capacity),
+            built: Built {
+                events: Vec::with_capacity(capacity),
+                ..Built::default()
+            },
         }
     }
 
@@ -235,9 +284,9 @@ impl<'t> Builder<'t> {
                 end: (at + s.len()) as u32,
             };
         }
-        let start = self.extra.len();
-        self.extra.push_str(s);
-        let end = self.extra.len();
+        let start = self.built.extra.len();
+        self.built.extra.push_str(s);
+        let end = self.built.extra.len();
         match (u32::try_from(start), u32::try_from(end)) {
             (Ok(start), Ok(end)) if end < IN_EXTRA => Span {
                 start: start | IN_EXTRA,
@@ -252,14 +301,20 @@ impl<'t> Builder<'t> {
         }
     }
 
-    fn opt(&mut self, s: &Option<Cow<'_, str>>) -> Option<Span> {
-        s.as_deref().map(|s| self.span(s))
+    fn opt(&mut self, s: &Option<Cow<'_, str>>) -> Span {
+        s.as_deref().map_or(Span::NONE, |s| self.span(s))
     }
 
     /// Adds an event, completing its place and network from GeoIP and its device from the
     /// User-Agent as [`Enricher::enrich`] does, through the thread's numbered lookups.
     pub(crate) fn push(&mut self, f: &Fields<'_>, lookups: &mut Interner, en: &mut Enricher) {
-        let (mut place, mut network) = (Ref::of(f.place.clone()), Ref::of(f.network.clone()));
+        let Built {
+            own_places,
+            own_networks,
+            ..
+        } = &mut self.built;
+        let mut place = f.place.clone().map_or(Ref::NONE, |p| Ref::own(p, own_places));
+        let mut network = f.network.clone().map_or(Ref::NONE, |n| Ref::own(n, own_networks));
         if let Some(ip) = f.ip
             && needs_lookup(f.place.as_ref(), f.network.as_ref())
         {
@@ -270,17 +325,21 @@ impl<'t> Builder<'t> {
                 place = match &f.place {
                     // Rare (a source naming a city without coordinates): look it up again.
                     Some(src) => match en.resolve_ip(ip).0 {
-                        Some(geo) => Ref::Own(complete(src, &geo)),
-                        None => Ref::Own(src.clone()),
+                        Some(geo) => {
+                            // The source's place, kept just above, is replaced by the completed one.
+                            own_places.pop();
+                            Ref::own(complete(src, &geo), own_places)
+                        }
+                        None => place,
                     },
-                    None => Ref::Shared(id),
+                    None => Ref::shared(id),
                 };
             }
             if f.network.is_none() {
-                network = geo_net.map_or(Ref::None, Ref::Shared);
+                network = geo_net.map_or(Ref::NONE, Ref::shared);
             }
         }
-        let device = f.ua.as_deref().map(|u| lookups.ua(en, u));
+        let device = f.ua.as_deref().map_or(NO_DEVICE, |u| lookups.ua(en, u));
         let e = LeanEvent {
             ts_ms: f.ts_ms,
             user: self.span(&f.user),
@@ -297,20 +356,32 @@ impl<'t> Builder<'t> {
             network,
             device,
         };
-        self.events.push(e);
+        self.built.events.push(e);
     }
 
     /// The events and unescaped strings, to be joined with the text `base` borrows from (see
     /// [`LeanChunk::new`]).
-    pub(crate) fn finish(self) -> (Vec<LeanEvent>, String) {
-        (self.events, self.extra)
+    pub(crate) fn finish(self) -> Built {
+        self.built
     }
 }
 
 impl LeanChunk {
     /// Joins a [`Builder`]'s output with the text it borrowed (`""` for a builder over `""`).
-    pub(crate) fn new(text: String, (events, extra): (Vec<LeanEvent>, String)) -> Self {
-        LeanChunk { text, extra, events }
+    pub(crate) fn new(text: String, built: Built) -> Self {
+        let Built {
+            extra,
+            events,
+            own_places,
+            own_networks,
+        } = built;
+        LeanChunk {
+            text,
+            extra,
+            events,
+            own_places,
+            own_networks,
+        }
     }
 
     /// The chunk's text as bytes, leaving it empty (for the buffer pool, once nothing reads it).
@@ -352,18 +423,35 @@ impl LeanChunk {
         Some(EventRef {
             ts_ms: e.ts_ms,
             user: self.str(e.user),
-            session: e.session.map(|s| self.str(s)),
-            jti: e.jti.map(|s| self.str(s)),
+            session: e.session.some().map(|s| self.str(s)),
+            jti: e.jti.some().map(|s| self.str(s)),
             ip: e.ip,
-            method: e.method.map(|s| self.str(s)),
-            path: e.path.map(|s| self.str(s)),
+            method: e.method.some().map(|s| self.str(s)),
+            path: e.path.some().map(|s| self.str(s)),
             status: e.status,
             action: e.action,
-            denial: e.denial.map(|s| self.str(s)),
+            denial: e.denial.some().map(|s| self.str(s)),
             sensitive: e.sensitive,
-            place: e.place.get(&lookups.places),
-            network: e.network.get(&lookups.networks),
-            device: e.device.and_then(|i| lookups.devices.get(i as usize)),
+            place: e.place.get(&self.own_places, &lookups.places),
+            network: e.network.get(&self.own_networks, &lookups.networks),
+            device: (e.device != NO_DEVICE)
+                .then(|| lookups.devices.get(e.device as usize))
+                .flatten(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_stays_small() {
+        // Written and read once per event of a batch run: see `LeanEvent`.
+        assert!(
+            std::mem::size_of::<LeanEvent>() <= 96,
+            "{}",
+            std::mem::size_of::<LeanEvent>()
+        );
     }
 }
