@@ -63,7 +63,9 @@ impl AppSession {
         };
         // tauri-driver accepts connections before the WebKitWebDriver it spawns for the session
         // does; a request that lands in between is cut off (hyper `IncompleteMessage`) without
-        // the app having started. Ask again a few times before calling it a failure.
+        // the app having started. Ask again a few times, waiting longer each time (a cold start
+        // of WebKit, the first run after the machine was idle, cut off three tries a second
+        // apart), before calling it a failure.
         let mut attempt = 0;
         let client = loop {
             attempt += 1;
@@ -78,10 +80,10 @@ impl AppSession {
             .expect("timed out starting the app through WebDriver");
             match result {
                 Ok(c) => break c,
-                Err(e) if attempt < 3 && format!("{e:?}").contains("IncompleteMessage") => {
+                Err(e) if attempt < 6 && format!("{e:?}").contains("IncompleteMessage") => {
                     driver.assert_running();
                     eprintln!("WebDriver session attempt {attempt} was cut off ({e}); retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(Duration::from_secs(attempt)).await;
                 }
                 Err(e) => panic!("WebDriver session: {e:?}"),
             }
