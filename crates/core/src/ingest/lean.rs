@@ -82,21 +82,17 @@ const OWN: u32 = 1 << 31;
 impl Ref {
     const NONE: Ref = Ref(0);
 
-    fn shared(i: u32) -> Ref {
-        if i.saturating_add(1) < OWN {
-            Ref(i + 1)
-        } else {
-            Ref::NONE
-        }
-    }
-
-    /// Keeps `a` in `own` (the chunk's list) and names it.
-    fn own<T>(a: Arc<T>, own: &mut Vec<Arc<T>>) -> Ref {
-        match u32::try_from(own.len()) {
-            Ok(i) if i < OWN => {
-                own.push(a);
-                Ref(i | OWN)
-            }
+    /// The event's own (kept in `list`, the chunk's), else the looked-up one numbered `shared`.
+    fn of<T>(own: Option<Arc<T>>, shared: Option<u32>, list: &mut Vec<Arc<T>>) -> Ref {
+        match (own, shared) {
+            (Some(a), _) => match u32::try_from(list.len()) {
+                Ok(i) if i < OWN => {
+                    list.push(a);
+                    Ref(i | OWN)
+                }
+                _ => Ref::NONE,
+            },
+            (None, Some(i)) if i.saturating_add(1) < OWN => Ref(i + 1),
             _ => Ref::NONE,
         }
     }
@@ -217,11 +213,7 @@ fn next(n: &mut u32) -> u32 {
 #[derive(Debug, Default)]
 pub struct LeanChunk {
     text: String,
-    extra: String,
-    events: Vec<LeanEvent>,
-    /// Places and networks given by the source (rare), named by the events' [`Ref`]s.
-    own_places: Vec<Arc<Place>>,
-    own_networks: Vec<Arc<Network>>,
+    built: Built,
 }
 
 /// One event's fields as a parser produced them (checked, not yet enriched): borrowed from the
@@ -252,10 +244,12 @@ pub(crate) struct Builder<'t> {
 }
 
 /// What a [`Builder`] made, to be joined with the text it borrowed ([`LeanChunk::new`]).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Built {
+    /// Unescaped strings (see [`IN_EXTRA`]).
     extra: String,
     events: Vec<LeanEvent>,
+    /// Places and networks given by the source (rare), named by the events' [`Ref`]s.
     own_places: Vec<Arc<Place>>,
     own_networks: Vec<Arc<Network>>,
 }
@@ -308,13 +302,9 @@ impl<'t> Builder<'t> {
     /// Adds an event, completing its place and network from GeoIP and its device from the
     /// User-Agent as [`Enricher::enrich`] does, through the thread's numbered lookups.
     pub(crate) fn push(&mut self, f: &Fields<'_>, lookups: &mut Interner, en: &mut Enricher) {
-        let Built {
-            own_places,
-            own_networks,
-            ..
-        } = &mut self.built;
-        let mut place = f.place.clone().map_or(Ref::NONE, |p| Ref::own(p, own_places));
-        let mut network = f.network.clone().map_or(Ref::NONE, |n| Ref::own(n, own_networks));
+        // The source's place and network, unless GeoIP completes or gives them.
+        let mut own_place = f.place.clone();
+        let (mut shared_place, mut shared_network) = (None, None);
         if let Some(ip) = f.ip
             && needs_lookup(f.place.as_ref(), f.network.as_ref())
         {
@@ -322,23 +312,22 @@ impl<'t> Builder<'t> {
             if f.place.as_ref().is_none_or(|p| p.coords.is_none())
                 && let Some(id) = geo_place
             {
-                place = match &f.place {
+                match &f.place {
                     // Rare (a source naming a city without coordinates): look it up again.
-                    Some(src) => match en.resolve_ip(ip).0 {
-                        Some(geo) => {
-                            // The source's place, kept just above, is replaced by the completed one.
-                            own_places.pop();
-                            Ref::own(complete(src, &geo), own_places)
+                    Some(src) => {
+                        if let Some(geo) = en.resolve_ip(ip).0 {
+                            own_place = Some(complete(src, &geo));
                         }
-                        None => place,
-                    },
-                    None => Ref::shared(id),
-                };
+                    }
+                    None => shared_place = Some(id),
+                }
             }
             if f.network.is_none() {
-                network = geo_net.map_or(Ref::NONE, Ref::shared);
+                shared_network = geo_net;
             }
         }
+        let place = Ref::of(own_place, shared_place, &mut self.built.own_places);
+        let network = Ref::of(f.network.clone(), shared_network, &mut self.built.own_networks);
         let device = f.ua.as_deref().map_or(NO_DEVICE, |u| lookups.ua(en, u));
         let e = LeanEvent {
             ts_ms: f.ts_ms,
@@ -369,19 +358,7 @@ impl<'t> Builder<'t> {
 impl LeanChunk {
     /// Joins a [`Builder`]'s output with the text it borrowed (`""` for a builder over `""`).
     pub(crate) fn new(text: String, built: Built) -> Self {
-        let Built {
-            extra,
-            events,
-            own_places,
-            own_networks,
-        } = built;
-        LeanChunk {
-            text,
-            extra,
-            events,
-            own_places,
-            own_networks,
-        }
+        LeanChunk { text, built }
     }
 
     /// The chunk's text as bytes, leaving it empty (for the buffer pool, once nothing reads it).
@@ -390,16 +367,16 @@ impl LeanChunk {
     }
 
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.built.events.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.built.events.is_empty()
     }
 
     fn str(&self, s: Span) -> &str {
         let (buf, start) = if s.start & IN_EXTRA != 0 {
-            (&self.extra, s.start & !IN_EXTRA)
+            (&self.built.extra, s.start & !IN_EXTRA)
         } else {
             (&self.text, s.start)
         };
@@ -408,18 +385,18 @@ impl LeanChunk {
 
     /// User of the `i`th event.
     pub fn user(&self, i: usize) -> Option<&str> {
-        self.events.get(i).map(|e| self.str(e.user))
+        self.built.events.get(i).map(|e| self.str(e.user))
     }
 
     /// Time of the `i`th event.
     pub fn ts(&self, i: usize) -> Option<i64> {
-        self.events.get(i).map(|e| e.ts_ms)
+        self.built.events.get(i).map(|e| e.ts_ms)
     }
 
     /// The `i`th event as the detectors read it; `lookups` is the copy of the lookups of the
     /// thread that parsed the chunk, with this chunk's news applied.
     pub fn view<'a>(&'a self, i: usize, lookups: &'a Lookups) -> Option<EventRef<'a>> {
-        let e = self.events.get(i)?;
+        let e = self.built.events.get(i)?;
         Some(EventRef {
             ts_ms: e.ts_ms,
             user: self.str(e.user),
@@ -432,8 +409,8 @@ impl LeanChunk {
             action: e.action,
             denial: e.denial.some().map(|s| self.str(s)),
             sensitive: e.sensitive,
-            place: e.place.get(&self.own_places, &lookups.places),
-            network: e.network.get(&self.own_networks, &lookups.networks),
+            place: e.place.get(&self.built.own_places, &lookups.places),
+            network: e.network.get(&self.built.own_networks, &lookups.networks),
             device: (e.device != NO_DEVICE)
                 .then(|| lookups.devices.get(e.device as usize))
                 .flatten(),
