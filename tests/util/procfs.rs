@@ -36,60 +36,94 @@ pub fn pss_by_mapping(pid: u32) -> Vec<(String, f64)> {
 }
 
 /// The families of mappings the memory figures are discussed in.
-pub const FAMILIES: [&str; 7] = [
-    "software GL (Mesa, LLVM)",
-    "speech synthesis (flite)",
-    "WebKitGTK + JavaScriptCore",
-    "other libraries",
-    "the program's own file",
-    "heap and anonymous",
-    "other files",
-];
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Mesa's software GL and the LLVM it links: loaded by WebKitGTK whatever the page.
+    SoftwareGl,
+    /// The flite speech-synthesis voices libwebkit2gtk links: likewise.
+    Flite,
+    WebKit,
+    OtherLibraries,
+    /// The executable's own pages.
+    Program,
+    HeapAndAnonymous,
+    OtherFiles,
+}
 
-/// A process's proportional set size (MB) per [`FAMILIES`] entry, in that order. Mesa's
-/// software GL and flite are libraries WebKitGTK loads whatever the page; the program's own
-/// file is the executable's pages.
-pub fn pss_by_family(pid: u32) -> [f64; 7] {
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut out = [0.0; 7];
-    for (name, mb) in pss_by_mapping(pid) {
+impl Family {
+    pub const ALL: [Family; 7] = [
+        Family::SoftwareGl,
+        Family::Flite,
+        Family::WebKit,
+        Family::OtherLibraries,
+        Family::Program,
+        Family::HeapAndAnonymous,
+        Family::OtherFiles,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::SoftwareGl => "software GL (Mesa, LLVM)",
+            Family::Flite => "speech synthesis (flite)",
+            Family::WebKit => "WebKitGTK + JavaScriptCore",
+            Family::OtherLibraries => "other libraries",
+            Family::Program => "the program's own file",
+            Family::HeapAndAnonymous => "heap and anonymous",
+            Family::OtherFiles => "other files",
+        }
+    }
+
+    /// The family of a mapping named `name` in a process running `exe`.
+    fn of(name: &str, exe: &str) -> Family {
         let file = name.rsplit('/').next().unwrap_or("");
-        let i = if name == exe {
-            4
+        if name == exe {
+            Family::Program
         } else if file.starts_with("libLLVM")
             || name.contains("/dri/")
             || file.starts_with("libgallium")
             || file.starts_with("libglapi")
             || file.contains("_mesa")
         {
-            0
+            Family::SoftwareGl
         } else if file.starts_with("libflite") {
-            1
+            Family::Flite
         } else if file.starts_with("libwebkit2gtk") || file.starts_with("libjavascriptcoregtk") {
-            2
+            Family::WebKit
         } else if file.contains(".so") {
-            3
+            Family::OtherLibraries
         } else if name.starts_with('[') || name.starts_with("/memfd:") || name.starts_with("/SYSV") {
-            5
+            Family::HeapAndAnonymous
         } else {
-            6
-        };
-        if let Some(v) = out.get_mut(i) {
-            *v += mb;
+            Family::OtherFiles
         }
     }
-    out
+}
+
+/// A process's proportional set size (MB) per family, in the order of [`Family::ALL`].
+pub fn pss_by_family(pid: u32) -> Vec<(Family, f64)> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mappings = pss_by_mapping(pid);
+    Family::ALL
+        .iter()
+        .map(|&f| {
+            let mb = mappings
+                .iter()
+                .filter(|(name, _)| Family::of(name, &exe) == f)
+                .map(|(_, mb)| mb)
+                .sum();
+            (f, mb)
+        })
+        .collect()
 }
 
 /// One line of [`pss_by_family`]: the families with at least 0.05 MB.
 pub fn family_line(pid: u32) -> String {
-    FAMILIES
-        .iter()
-        .zip(pss_by_family(pid))
+    pss_by_family(pid)
+        .into_iter()
         .filter(|(_, mb)| *mb >= 0.05)
-        .map(|(f, mb)| format!("{f} {mb:.1}"))
+        .map(|(f, mb)| format!("{} {mb:.1}", f.label()))
         .collect::<Vec<_>>()
         .join(" · ")
 }
